@@ -1,0 +1,35 @@
+# One entry point for people and CI. Every target installs what it needs first (uv + the locked venv),
+# so each works from a fresh clone with nothing but Python 3.11 and the package registries.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: setup demo test ui validate bench clean
+
+$(VENV)/.synced: pyproject.toml uv.lock
+	@command -v uv >/dev/null || python3 -m pip install --quiet uv
+	uv sync --frozen
+	@touch $@
+
+setup: $(VENV)/.synced
+	@mkdir -p $(DAGSTER_HOME)
+
+## The main job: start the vendor sandbox and build the demo window of the whole asset graph.
+demo: setup
+	$(PY) -m btc_platform.demo $(ARGS)
+
+## The test suite (unit, asset, sensor, webserver and end-to-end tests).
+test: setup
+	$(PY) -m pytest $(ARGS)
+
+## The Dagster UI (webserver + daemon) on the same defaults and instance as `make demo`.
+ui: setup
+	$(PY) -m btc_platform.ui $(ARGS)
+
+validate: setup
+	$(VENV)/bin/dagster definitions validate -w workspace.yaml
+
+clean:
+	rm -rf data dbt_project/target dbt_project/logs

@@ -1,0 +1,47 @@
+"""Platform settings read from environment variables, with defaults that need no cloud account.
+
+Domain code receives these values as arguments; only the Dagster resources and the command-line
+entry points read the environment (through this module), so tests can pass their own.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Vendors' real hosts: used unless a sandbox (or proxy) URL is configured.
+DEFAULT_BASE_URLS = {
+    "coinbase": "https://api.exchange.coinbase.com",
+}
+
+BASE_URL_ENV = {
+    "coinbase": "COINBASE_BASE_URL",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    lake_url: str = "./data/lake"
+    duckdb_path: str = "./data/warehouse.duckdb"
+    datasets_dir: str = "./data/datasets"
+    models_dir: str = "./data/models"
+    base_urls: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_BASE_URLS))
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        base_urls = {
+            vendor: env.get(var) or DEFAULT_BASE_URLS[vendor] for vendor, var in BASE_URL_ENV.items()
+        }
+        return cls(
+            lake_url=env.get("BTC_PLATFORM_LAKE_URL", cls.lake_url),
+            duckdb_path=env.get("BTC_PLATFORM_DUCKDB_PATH", cls.duckdb_path),
+            datasets_dir=env.get("BTC_PLATFORM_DATASETS_DIR", cls.datasets_dir),
+            models_dir=env.get("BTC_PLATFORM_MODELS_DIR", cls.models_dir),
+            base_urls=base_urls,
+        )
+
+
+def project_root() -> Path:
+    return Path(__file__).resolve().parent.parent

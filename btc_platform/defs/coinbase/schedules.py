@@ -1,0 +1,17 @@
+"""Daily ingestion: every product's candles for the UTC day that just closed."""
+
+import dagster as dg
+
+from btc_platform.defs.coinbase.assets import coinbase_candles_1m
+from btc_platform.defs.monitoring.assets import coinbase_candles_1m_quality
+
+coinbase_daily_job = dg.define_asset_job(
+    "coinbase_daily_ingest",
+    selection=[coinbase_candles_1m, coinbase_candles_1m_quality],
+    description="Ingest and check one UTC day of Coinbase candles for one product.",
+)
+
+# One run per product for the latest complete day, shortly after midnight UTC.
+coinbase_daily_schedule = dg.build_schedule_from_partitioned_job(
+    coinbase_daily_job, hour_of_day=0, minute_of_hour=10
+)

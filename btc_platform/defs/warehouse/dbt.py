@@ -1,0 +1,56 @@
+"""dbt models over the warehouse tables (dagster-dbt): sources map to the load assets by key."""
+
+
+import os
+import sys
+from pathlib import Path
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from btc_platform.config import project_root
+from btc_platform.defs.resources import DuckDBWarehouseResource
+
+DBT_PROJECT_DIR = project_root() / "dbt_project"
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+
+def dbt_executable() -> str:
+    # The venv's dbt, so a definitions load doesn't depend on PATH (STACK.md: "dbt not found").
+    local = Path(sys.executable).parent / "dbt"
+    return str(local) if local.exists() else "dbt"
+
+
+def dbt_resource() -> DbtCliResource:
+    return DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())
+
+
+if not dbt_project.manifest_path.exists():
+    # A fresh clone has no manifest: parse once (offline, a few seconds) so the models load.
+    dbt_resource().cli(["parse"], target_path=dbt_project.target_path).wait()
+
+
+class WarehouseTranslator(DagsterDbtTranslator):
+    def get_asset_key(self, dbt_resource_props) -> dg.AssetKey:
+        # Models are keyed by name alone (training_table_1h), whatever schema dbt builds them in;
+        # sources keep their meta mapping to the load assets.
+        if dbt_resource_props["resource_type"] == "model":
+            return dg.AssetKey(dbt_resource_props["name"])
+        return super().get_asset_key(dbt_resource_props)
+
+    def get_group_name(self, dbt_resource_props) -> str:
+        return "warehouse"
+
+    def get_automation_condition(self, dbt_resource_props):
+        # Marts rebuild once a day after the day's partitions have landed, not on every partition.
+        return dg.AutomationCondition.on_cron("0 3 * * *", cron_timezone="UTC")
+
+
+@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=WarehouseTranslator())
+def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: DuckDBWarehouseResource):
+    # profiles.yml reads the DuckDB path from the environment; the dbt process inherits it.
+    os.environ["BTC_PLATFORM_DUCKDB_PATH"] = warehouse.abspath
+    yield from dbt.cli(["build"], context=context).stream()
+
+# The mart the dataset layer reads (dbt's custom schema is used as-is: see macros/generate_schema_name).
+TRAINING_TABLE = "marts.training_table_1h"

@@ -1,0 +1,45 @@
+"""Lake partitions loaded into the warehouse, one asset per table, replacing exactly that partition."""
+
+
+import dagster as dg
+
+from btc_platform.defs.coinbase.assets import candles_ref
+from btc_platform.defs.features.assets import AUTOMATION, processed_ref
+from btc_platform.defs.partitions import date_symbol, daily_by_symbol
+from btc_platform.defs.resources import DuckDBWarehouseResource, LakeResource
+
+
+def lake_table_load(name: str, upstream: str, table: str, ref_of) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=name,
+        group_name="warehouse",
+        partitions_def=daily_by_symbol,
+        deps=[upstream],
+        kinds={"duckdb"},
+        description=f"`{table}` in the warehouse: the lake partition of `{upstream}`, loaded idempotently "
+        "(re-running a partition replaces it).",
+        metadata={"table": table},
+        automation_condition=AUTOMATION,
+    )
+    def _load(context: dg.AssetExecutionContext, lake: LakeResource, warehouse: DuckDBWarehouseResource):
+        day, symbol = date_symbol(context)
+        store = lake.lake()
+        ref = ref_of(day, symbol)
+        frame = store.read(ref)
+        if frame is None:
+            raise dg.Failure(f"{context.partition_key}: nothing at {store.display_path(ref)} to load into {table}")
+        rows = warehouse.replace_partition(table, frame, {"partition_date": day, "symbol": symbol})
+        return dg.MaterializeResult(metadata={"dagster/row_count": rows, "table": table})
+
+    return _load
+
+
+warehouse_loads = [
+    lake_table_load("warehouse_coinbase_candles_1m", "coinbase_candles_1m", "raw.coinbase_candles_1m", candles_ref),
+    lake_table_load("warehouse_candles_1h", "candles_1h", "processed.candles_1h",
+                    lambda d, s: processed_ref("candles", d, s)),
+    lake_table_load("warehouse_technical_features_1h", "technical_features_1h", "processed.technical_features_1h",
+                    lambda d, s: processed_ref("technical_features", d, s)),
+    lake_table_load("warehouse_forward_targets_1h", "forward_targets_1h", "processed.forward_targets_1h",
+                    lambda d, s: processed_ref("forward_targets", d, s)),
+]

@@ -1,0 +1,304 @@
+"""Sandbox server core: one local HTTP server for every vendor twin.
+
+`/<prefix>/...` goes to the vendor registered under that prefix, with the vendor's own
+paths below it. In front of every vendor: a per-client token bucket (real time, like the
+vendors' limits), then the fault plan, then the vendor handler. `/_sandbox/...` is the
+control plane (faults, request log, health) so a separately started server can be driven.
+
+A vendor twin is any object with `prefix`, `rate_limit` ((per_s, burst) or None),
+`rate_limited_body`, `error_body(status, message)` and `handle(request) -> (status, obj,
+headers)`; optional `wrong_shape_body` and `duplicate_rows(obj, rng)` refine those faults.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from .coinbase import CoinbaseExchange
+from .faults import FaultPlan, FaultRule
+from .market import GeneratedMarket, ReplayMarket
+
+JSON = "application/json"
+_REASONS = {500: "Internal server error", 502: "Bad gateway", 503: "Service unavailable"}
+# Served with status 200 by the "malformed" fault: what a confused proxy sends back.
+MALFORMED_BODY = b"<html><body><h1>upstream error</h1></body></html>"
+
+
+@dataclass
+class Request:
+    method: str
+    path: str  # below the vendor prefix, e.g. "/products/BTC-USD/candles"
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    client: str
+    body: bytes = b""
+
+
+class TokenBuckets:
+    """Token bucket per key (vendor, client ip); rate None or inf means unlimited."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._buckets: dict[tuple, tuple[float, float]] = {}
+
+    def allow(self, key: tuple, rate: float | None, burst: int) -> bool:
+        if rate is None or not math.isfinite(rate):
+            return True
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(key, (float(burst), now))
+            tokens = min(float(burst), tokens + (now - last) * rate)
+            ok = tokens >= 1.0
+            self._buckets[key] = (tokens - 1.0 if ok else tokens, now)
+            return ok
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True  # a hung client must not keep the process alive
+    sandbox: "SandboxServer"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, like the real vendors behind a client pool
+    server_version = "btc-platform-sandbox/0.1"
+    timeout = 60  # idle keep-alive connections are dropped after this
+    disable_nagle_algorithm = True  # headers and body go out in two writes: avoid 40 ms delayed-ACK stalls
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.sandbox._conns.add(self.connection)
+
+    def finish(self) -> None:
+        self.server.sandbox._conns.discard(self.connection)
+        try:
+            super().finish()
+        except OSError:
+            pass
+
+    def _dispatch(self) -> None:
+        self.server.sandbox._serve(self)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _dispatch
+
+    def log_message(self, format, *args) -> None:  # the request log replaces stderr noise
+        pass
+
+
+@dataclass
+class _Reply:
+    status: int | None
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _dumps(obj) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+class SandboxServer:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        replay: dict[str, str | Path] | None = None,
+        rate_limit_per_s: float = 10.0,
+        rate_limit_burst: int = 15,
+        seed: int = 7,
+    ) -> None:
+        self.seed = seed
+        self.market = GeneratedMarket(seed)
+        self.replay = {sym: ReplayMarket(d) for sym, d in (replay or {}).items()}
+        self.vendors: dict[str, object] = {}
+        self.add_vendor(
+            CoinbaseExchange(self.market, self.replay, rate_limit=(rate_limit_per_s, rate_limit_burst))
+        )
+        self.faults = FaultPlan()
+        self.request_log: list[dict] = []
+        self._log_lock = threading.Lock()
+        self._limiter = TokenBuckets()
+        self._stopping = threading.Event()
+        self._conns: set[socket.socket] = set()
+        self._thread: threading.Thread | None = None
+        self._httpd = _HTTPServer((host, port), _Handler)
+        self._httpd.sandbox = self
+        self.host, self.port = host, self._httpd.server_address[1]
+        self.url = f"http://{host}:{self.port}"
+
+    # -- public API -------------------------------------------------------------------------
+    def add_vendor(self, vendor) -> None:
+        self.vendors[vendor.prefix] = vendor
+
+    def coinbase_url(self) -> str:
+        return f"{self.url}/coinbase"
+
+    def start(self) -> "SandboxServer":
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True,
+                name=f"sandbox:{self.port}",
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()  # wakes handlers sleeping in a "timeout" fault
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._httpd.server_close()
+        for conn in list(self._conns):  # idle keep-alive connections would linger otherwise
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def __enter__(self) -> "SandboxServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def set_faults(self, rules: list[FaultRule]) -> None:
+        self.faults.replace(rules)
+
+    def clear_faults(self) -> None:
+        self.faults.replace([])
+
+    def clear_request_log(self) -> None:
+        with self._log_lock:
+            del self.request_log[:]
+
+    # -- request handling -------------------------------------------------------------------
+    def _serve(self, h: _Handler) -> None:
+        split = urlsplit(h.path)
+        length = int(h.headers.get("Content-Length") or 0)
+        body = h.rfile.read(length) if length else b""
+        if split.path == "/_sandbox" or split.path.startswith("/_sandbox/"):
+            self._write(h, self._control(h.command, split.path, body))
+            return
+        name = split.path.split("/")[1] if split.path.count("/") >= 1 else ""
+        vendor = self.vendors.get(name)
+        entry = {"t": time.monotonic(), "method": h.command, "path": split.path,
+                 "query": split.query, "status": None, "vendor": name if vendor else None,
+                 "fault": None}
+        try:
+            if vendor is None:
+                reply = _Reply(404, _dumps({"message": "NotFound"}))
+            else:
+                reply = self._vendor_reply(h, vendor, name, split, body, entry)
+            if reply.status is None:
+                self._reset(h)
+            else:
+                self._write(h, reply)
+            entry["status"] = reply.status
+        finally:
+            with self._log_lock:
+                self.request_log.append(entry)
+
+    def _vendor_reply(self, h, vendor, name, split, body, entry) -> _Reply:
+        rate, burst = getattr(vendor, "rate_limit", None) or (None, 0)
+        if not self._limiter.allow((name, h.client_address[0]), rate, burst):
+            return _Reply(429, _dumps(vendor.rate_limited_body))
+        rule = self.faults.pick(name, h.path)
+        kind = rule.kind if rule else None
+        entry["fault"] = kind
+        if kind == "reset":
+            return _Reply(None)
+        if kind == "timeout":
+            self._stopping.wait(rule.delay_s)
+        if kind == "429":
+            headers = {} if rule.retry_after is None else {"Retry-After": f"{rule.retry_after:g}"}
+            return _Reply(429, _dumps(vendor.rate_limited_body), headers)
+        if kind in ("500", "502", "503"):
+            status = int(kind)
+            return _Reply(status, _dumps(vendor.error_body(status, _REASONS[status])))
+        if kind == "empty_500":
+            return _Reply(500, b"")
+        if kind == "malformed":
+            return _Reply(200, MALFORMED_BODY)
+        if kind == "wrong_shape":
+            return _Reply(200, _dumps(getattr(vendor, "wrong_shape_body", [[1, 2, 3]])))
+
+        prefix_len = len(name) + 1
+        query = parse_qs(split.query, keep_blank_values=True)
+        req = Request(h.command, split.path[prefix_len:] or "/", query, dict(h.headers.items()),
+                      h.client_address[0], body)
+        try:
+            status, obj, headers = vendor.handle(req)
+        except Exception as exc:  # a twin bug must show up as a 500, not a hung client
+            return _Reply(500, _dumps(vendor.error_body(500, f"sandbox error: {exc!r}")))
+        if kind == "duplicate_rows" and status == 200:
+            obj = self._duplicate(vendor, obj, split.query)
+        data = _dumps(obj)
+        if kind == "truncated":
+            data = data[: len(data) // 2]
+        return _Reply(status, data, dict(headers))
+
+    def _duplicate(self, vendor, obj, query: str):
+        # Seeded by the query so the same faulty page is the same bytes every time.
+        rng = random.Random(f"{self.seed}:{query}")
+        if hasattr(vendor, "duplicate_rows"):
+            return vendor.duplicate_rows(obj, rng)
+        if isinstance(obj, list):
+            rows = obj + obj
+            rng.shuffle(rows)
+            return rows
+        return obj
+
+    def _write(self, h: _Handler, reply: _Reply) -> None:
+        try:
+            h.send_response(reply.status)
+            h.send_header("Content-Type", JSON)
+            h.send_header("Content-Length", str(len(reply.body)))
+            for k, v in reply.headers.items():
+                h.send_header(k, v)
+            h.end_headers()
+            h.wfile.write(reply.body)
+        except OSError:  # the client gave up (e.g. its timeout fired during a "timeout" fault)
+            h.close_connection = True
+
+    @staticmethod
+    def _reset(h: _Handler) -> None:
+        # Linger 0 turns close() into a TCP RST: the client sees a reset, not a clean EOF.
+        h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        h.connection.close()
+        h.close_connection = True
+
+    def _control(self, method: str, path: str, body: bytes) -> _Reply:
+        what = path.removeprefix("/_sandbox").strip("/")
+        if what == "faults" and method == "POST":
+            try:
+                rules = json.loads(body or b"[]")
+                if isinstance(rules, dict):
+                    rules = [rules]
+                self.set_faults([FaultRule.from_dict(r) for r in rules])
+            except (ValueError, TypeError) as exc:
+                return _Reply(400, _dumps({"message": f"bad fault plan: {exc}"}))
+            return _Reply(200, _dumps({"rules": self.faults.describe()}))
+        if what == "faults" and method == "DELETE":
+            self.clear_faults()
+            return _Reply(200, _dumps({"rules": []}))
+        if what == "faults" and method == "GET":
+            return _Reply(200, _dumps({"rules": self.faults.describe()}))
+        if what == "requests" and method == "GET":
+            with self._log_lock:
+                log = list(self.request_log)
+            return _Reply(200, _dumps(log))
+        if what == "requests" and method == "DELETE":
+            self.clear_request_log()
+            return _Reply(200, _dumps([]))
+        if what == "health" and method == "GET":
+            return _Reply(200, _dumps({"ok": True, "vendors": sorted(self.vendors)}))
+        return _Reply(404, _dumps({"message": "NotFound"}))

@@ -1,0 +1,1 @@
+"""Training entry points, each run as its own process; they speak Pipes via dagster-pipes."""

@@ -1,0 +1,128 @@
+"""Ingest, quality checks and the processed layer, materialized for real against the sandbox."""
+
+from datetime import date
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from btc_platform.defs.coinbase.assets import candles_ref
+from btc_platform.defs.features.assets import processed_ref
+from btc_platform.defs.partitions import multi_key
+from btc_platform.lake import Lake
+from btc_platform.sandbox import FaultRule
+
+DAY = date(2024, 1, 2)
+KEY = multi_key(DAY, "BTC-USD")
+INGEST = ["coinbase_candles_1m", "coinbase_candles_1m_quality"]
+
+
+@pytest.fixture
+def lake(platform_env):
+    return Lake(platform_env["BTC_PLATFORM_LAKE_URL"])
+
+
+def data_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.drop(columns=["ingested_at"])  # when it was fetched is lineage, not content
+
+
+def metadata(result, key):
+    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(key)]
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+def test_a_partition_is_ingested_checked_and_resampled(run, lake):
+    result = run([*INGEST, "candles_1h"], KEY)
+    meta = metadata(result, "coinbase_candles_1m")
+    assert meta["pages"] == 5 and meta["dagster/row_count"] > 1380
+    candles = lake.read(candles_ref(DAY, "BTC-USD"))
+    assert len(candles) == meta["dagster/row_count"]
+    assert candles["ts"].min() >= pd.Timestamp(DAY, tz="UTC")
+
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks == {"no_duplicates": True, "ohlc_valid": True, "within_partition": True, "coverage": True}
+    summary = lake.read_json(candles_ref(DAY, "BTC-USD"), "_quality.json")
+    assert summary["present_bars"] == len(candles) and summary["expected_bars"] == 1440
+    assert summary["blocking_failures"] == []
+
+    hourly = lake.read(processed_ref("candles", DAY, "BTC-USD"))
+    assert len(hourly) == 24
+    assert hourly["volume"].sum() == pytest.approx(candles["volume"].sum())
+
+
+def test_rerunning_a_partition_gives_the_same_content(run, lake):
+    run(INGEST, KEY)
+    first = data_columns(lake.read(candles_ref(DAY, "BTC-USD")))
+    run(INGEST, KEY)
+    pd.testing.assert_frame_equal(data_columns(lake.read(candles_ref(DAY, "BTC-USD"))), first)
+
+
+def test_a_burst_of_429_and_5xx_still_yields_the_same_data(run, lake, clean_sandbox):
+    run(INGEST, KEY)
+    clean = data_columns(lake.read(candles_ref(DAY, "BTC-USD")))
+    clean_sandbox.set_faults([
+        FaultRule("429", vendor="coinbase", count=2),
+        FaultRule("503", vendor="coinbase", count=2),
+        FaultRule("empty_500", vendor="coinbase", count=1),
+    ])
+    result = run(INGEST, KEY)
+    assert metadata(result, "coinbase_candles_1m")["retries"] == 5
+    pd.testing.assert_frame_equal(data_columns(lake.read(candles_ref(DAY, "BTC-USD"))), clean)
+
+
+def test_a_malformed_page_fails_the_partition_and_keeps_what_was_good(run, lake, clean_sandbox):
+    run(INGEST, KEY)
+    good = lake.read(candles_ref(DAY, "BTC-USD"))
+    other_day = date(2024, 1, 3)
+    # The third page of each day comes back cut in half.
+    clean_sandbox.set_faults([FaultRule("truncated", vendor="coinbase", path_regex=r"start=[^&]*T10%3A00")])
+    for day in (DAY, other_day):
+        result = run(INGEST, multi_key(day, "BTC-USD"), raise_on_error=False)
+        assert not result.success
+        [failure] = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+        message = failure.step_failure_data.error.to_string()
+        assert "coinbase /products/{product_id}/candles" in message
+        assert f"partition {day}|BTC-USD" in message and "not valid JSON" in message
+    pd.testing.assert_frame_equal(lake.read(candles_ref(DAY, "BTC-USD")), good)  # the good day is intact
+    assert lake.read(candles_ref(other_day, "BTC-USD")) is None  # the new day: nothing written
+
+
+def test_duplicates_block_the_processed_layer(run, lake):
+    run(INGEST, KEY)
+    ref = candles_ref(DAY, "BTC-USD")
+    candles = lake.read(ref)
+    lake.write(ref, pd.concat([candles, candles.iloc[:3]], ignore_index=True))  # bad data lands somehow
+
+    result = run(["coinbase_candles_1m_quality", "candles_1h"], KEY, raise_on_error=False)
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks["no_duplicates"] is False and checks["ohlc_valid"] is True
+    assert dg.AssetKey("candles_1h") not in {e.asset_key for e in result.get_asset_materialization_events()}
+
+    alone = run(["candles_1h"], KEY, raise_on_error=False)
+    assert not alone.success
+    assert "blocked by quality checks" in str(alone.all_events)
+
+
+def test_targets_wait_for_the_next_day_then_look_ahead_24h(run, lake):
+    run([*INGEST, "candles_1h"], KEY)
+    early = run(["forward_targets_1h"], KEY, raise_on_error=False)
+    assert not early.success and "need candles_1h for 2024-01-03" in str(early.all_events)
+
+    run([*INGEST, "candles_1h"], multi_key(date(2024, 1, 3), "BTC-USD"))
+    run(["forward_targets_1h", "technical_features_1h"], KEY)
+    targets = lake.read(processed_ref("forward_targets", DAY, "BTC-USD"))
+    bars = lake.read_many([processed_ref("candles", DAY, "BTC-USD"), processed_ref("candles", date(2024, 1, 3), "BTC-USD")])
+    assert len(targets) == 24 and targets["target_return_24h"].notna().all()
+    expected = float(pd.Series(bars["close"]).pipe(lambda c: (c.shift(-24) / c).map(lambda r: __import__("math").log(r))).iloc[0])
+    assert targets["target_return_24h"].iloc[0] == pytest.approx(expected, rel=1e-12)
+    features = lake.read(processed_ref("technical_features", DAY, "BTC-USD"))
+    assert len(features) == 24 and features["rsi_14"].notna().sum() > 0
+
+
+def test_warehouse_load_replaces_its_partition(run, platform_env):
+    from btc_platform.warehouse.duckdb_store import table_row_count
+
+    run([*INGEST, "warehouse_coinbase_candles_1m"], KEY)
+    once = table_row_count(platform_env["BTC_PLATFORM_DUCKDB_PATH"], "raw.coinbase_candles_1m")
+    run(["warehouse_coinbase_candles_1m"], KEY)
+    assert table_row_count(platform_env["BTC_PLATFORM_DUCKDB_PATH"], "raw.coinbase_candles_1m") == once > 1380

@@ -1,0 +1,7 @@
+{#- dbt_utils' test of the same name, rewritten because hub packages are unavailable offline. -#}
+{% test unique_combination_of_columns(model, combination_of_columns) %}
+select {{ combination_of_columns | join(', ') }}, count(*) as n_rows
+from {{ model }}
+group by {{ combination_of_columns | join(', ') }}
+having count(*) > 1
+{% endtest %}
