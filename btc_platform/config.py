@@ -13,10 +13,22 @@ from pathlib import Path
 # Vendors' real hosts: used unless a sandbox (or proxy) URL is configured.
 DEFAULT_BASE_URLS = {
     "coinbase": "https://api.exchange.coinbase.com",
+    "coinapi": "https://rest.coinapi.io",
+    "cryptoquant": "https://api.cryptoquant.com",
+    "fred": "https://api.stlouisfed.org",
+    "alphavantage": "https://www.alphavantage.co",
+    "feargreed": "https://api.alternative.me",
 }
 
-BASE_URL_ENV = {
-    "coinbase": "COINBASE_BASE_URL",
+# e.g. COINAPI_BASE_URL: where the demo and the tests point a vendor at the sandbox.
+BASE_URL_ENV = {vendor: f"{vendor.upper()}_BASE_URL" for vendor in DEFAULT_BASE_URLS}
+
+# The vendors' credentials (names from the user's own deployment); unset means the vendor is skipped.
+KEY_ENV = {
+    "coinapi": "COINAPI_KEY",
+    "cryptoquant": "CQ_TOKEN",
+    "fred": "FRED_API_KEY",
+    "alphavantage": "ALPHA_VANTAGE_API_KEY",
 }
 
 

@@ -8,6 +8,12 @@ control plane (faults, request log, health) so a separately started server can b
 A vendor twin is any object with `prefix`, `rate_limit` ((per_s, burst) or None),
 `rate_limited_body`, `error_body(status, message)` and `handle(request) -> (status, obj,
 headers)`; optional `wrong_shape_body` and `duplicate_rows(obj, rng)` refine those faults.
+
+Vendors with credentials also define `credential(request) -> str | None` (where the vendor reads
+its key) and `auth_error(missing: bool) -> (status, obj)`; the core compares it with the key the
+sandbox holds for that vendor. Entitlements are switchable per run (`deny` / `grant`): a denied
+path answers `entitlement_error(kind, request) -> (status, obj)` in the vendor's own shape, with
+kind "not_entitled" or "no_access".
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 import socket
 import struct
 import threading
@@ -24,9 +31,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from .coinbase import CoinbaseExchange
 from .faults import FaultPlan, FaultRule
 from .market import GeneratedMarket, ReplayMarket
+from .registry import SANDBOX_KEYS, build_twins
 
 JSON = "application/json"
 _REASONS = {500: "Internal server error", 502: "Bad gateway", 503: "Service unavailable"}
@@ -115,14 +122,19 @@ class SandboxServer:
         rate_limit_per_s: float = 10.0,
         rate_limit_burst: int = 15,
         seed: int = 7,
+        rate_limits: dict[str, tuple[float, int] | None] | None = None,
+        keys: dict[str, str] | None = None,
     ) -> None:
         self.seed = seed
         self.market = GeneratedMarket(seed)
         self.replay = {sym: ReplayMarket(d) for sym, d in (replay or {}).items()}
+        self.keys = dict(SANDBOX_KEYS if keys is None else keys)
         self.vendors: dict[str, object] = {}
-        self.add_vendor(
-            CoinbaseExchange(self.market, self.replay, rate_limit=(rate_limit_per_s, rate_limit_burst))
-        )
+        limits = {"coinbase": (rate_limit_per_s, rate_limit_burst), **(rate_limits or {})}
+        for twin in build_twins(self.market, self.replay, limits):
+            self.add_vendor(twin)
+        self._denied: list[tuple[str, re.Pattern, str]] = []
+        self._denied_lock = threading.Lock()
         self.faults = FaultPlan()
         self.request_log: list[dict] = []
         self._log_lock = threading.Lock()
@@ -141,6 +153,27 @@ class SandboxServer:
 
     def coinbase_url(self) -> str:
         return f"{self.url}/coinbase"
+
+    def vendor_url(self, prefix: str) -> str:
+        """The base URL to give a vendor's client: the vendor's own paths go below it."""
+        return f"{self.url}/{prefix}"
+
+    def deny(self, vendor: str, path_regex: str = ".*", kind: str = "not_entitled") -> None:
+        """Answer matching requests as the vendor does when the plan lacks them (or the key lost access)."""
+        if kind not in ("not_entitled", "no_access"):
+            raise ValueError(f"kind must be not_entitled or no_access, not {kind!r}")
+        with self._denied_lock:
+            self._denied.append((vendor, re.compile(path_regex), kind))
+
+    def grant(self, vendor: str, path_regex: str | None = None) -> None:
+        """Lift denials for a vendor (all of them, or those with exactly this regex)."""
+        with self._denied_lock:
+            self._denied = [d for d in self._denied
+                            if not (d[0] == vendor and (path_regex is None or d[1].pattern == path_regex))]
+
+    def _denial(self, vendor: str, path: str) -> str | None:
+        with self._denied_lock:
+            return next((kind for v, rx, kind in self._denied if v == vendor and rx.search(path)), None)
 
     def start(self) -> "SandboxServer":
         if self._thread is None:
@@ -235,6 +268,15 @@ class SandboxServer:
         query = parse_qs(split.query, keep_blank_values=True)
         req = Request(h.command, split.path[prefix_len:] or "/", query, dict(h.headers.items()),
                       h.client_address[0], body)
+        if hasattr(vendor, "credential") and name in self.keys:
+            given = vendor.credential(req)
+            if given != self.keys[name]:
+                status, obj = vendor.auth_error(missing=not given)
+                return _Reply(status, _dumps(obj))
+        denied = self._denial(name, req.path)
+        if denied:
+            status, obj = vendor.entitlement_error(denied, req)
+            return _Reply(status, _dumps(obj))
         try:
             status, obj, headers = vendor.handle(req)
         except Exception as exc:  # a twin bug must show up as a 500, not a hung client
@@ -299,6 +341,17 @@ class SandboxServer:
         if what == "requests" and method == "DELETE":
             self.clear_request_log()
             return _Reply(200, _dumps([]))
+        if what == "entitlements" and method in ("POST", "DELETE"):
+            try:
+                spec = json.loads(body or b"{}")
+                if method == "POST":
+                    self.deny(spec["vendor"], spec.get("path_regex", ".*"), spec.get("kind", "not_entitled"))
+                else:
+                    self.grant(spec["vendor"], spec.get("path_regex"))
+            except (ValueError, KeyError, TypeError) as exc:
+                return _Reply(400, _dumps({"message": f"bad entitlement change: {exc!r}"}))
+            with self._denied_lock:
+                return _Reply(200, _dumps({"denied": [[v, rx.pattern, k] for v, rx, k in self._denied]}))
         if what == "health" and method == "GET":
             return _Reply(200, _dumps({"ok": True, "vendors": sorted(self.vendors)}))
         return _Reply(404, _dumps({"message": "NotFound"}))
