@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .alphavantage import AlphaVantage
 from .coinbase import CoinbaseExchange
 
 # Credentials the sandbox accepts, per vendor (any other value is rejected as the vendor does).
@@ -21,4 +22,5 @@ def build_twins(market, replay, rate_limits: dict) -> list:
 
     return [
         CoinbaseExchange(market, replay, rate_limit=limit("coinbase", (10.0, 15))),
+        AlphaVantage(market, rate_limit=limit("alphavantage", None)),
     ]

@@ -1,0 +1,47 @@
+"""The whole graph on the sandbox: two products, ingestion through a trained model."""
+
+import json
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+
+from btc_platform.demo import run_demo
+from btc_platform.warehouse.duckdb_store import read_table
+
+pytestmark = pytest.mark.e2e
+
+# Nine days warm the 200-bar SMA; eleven more leave every split, purged by 24h, 24+ rows.
+START, DAYS = date(2024, 1, 1), 20
+
+
+def test_whole_graph_from_sandbox_to_trained_model(platform_env):
+    with dg.instance_for_test() as instance:
+        outcome = run_demo(START, DAYS, ["BTC-USD", "ETH-USD"], instance, log=lambda *_: None)
+        assert outcome.training_run_id is not None
+        runs = instance.get_run_records()
+        assert len(runs) == outcome.runs and all(r.dagster_run.is_success for r in runs)
+
+    table = read_table(platform_env["BTC_PLATFORM_DUCKDB_PATH"], "marts.training_table_1h")
+    assert set(table["symbol"]) == {"BTC-USD", "ETH-USD"}
+    assert table["target_return_24h"].notna().all() and table["sma_200"].notna().all()
+    assert not table.duplicated(["symbol", "ts"]).any()
+    assert table["ts"].max() < pd.Timestamp(START, tz="UTC") + pd.Timedelta(days=DAYS)
+
+    [split_dir] = (Path(platform_env["BTC_PLATFORM_DATASETS_DIR"]) / "training_splits_1h").iterdir()
+    arrays = np.load(split_dir / "splits.npz")
+    train_end = arrays["ts_train"].max()
+    assert arrays["ts_validation"].min() - train_end >= pd.Timedelta(hours=24).value
+    assert arrays["X_train"].shape[1] == len(arrays["feature_names"])
+
+    [instr_dir] = (Path(platform_env["BTC_PLATFORM_DATASETS_DIR"]) / "instructions_24h").iterdir()
+    first = json.loads((instr_dir / "train" / "instructions.jsonl").read_text().splitlines()[0])
+    assert set(first) == {"instruction", "input", "output"}
+    assert "target" not in first["input"] and "predicted_return_24h" in first["output"]
+
+    [model_dir] = (Path(platform_env["BTC_PLATFORM_MODELS_DIR"]) / "xgboost_baseline_1h").iterdir()
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    assert (model_dir / "model.json").exists() and metrics["n_test"] > 0
