@@ -18,7 +18,7 @@ from pathlib import Path
 import dagster as dg
 
 from btc_platform.defs.features.assets import LOOKAHEAD_DAYS
-from btc_platform.defs.partitions import multi_key
+from btc_platform.defs.partitions import range_tags
 from btc_platform.sandbox import SandboxServer
 
 DAILY_ASSETS = [
@@ -82,17 +82,14 @@ def run_demo(start: date, days: int, symbols: list[str], instance: dg.DagsterIns
     outcome = DemoResult()
     began = time.monotonic()
     last_day = start + timedelta(days=days - 1)
-    # Ingest one day past the window so the window's last forward targets can be computed.
-    for offset in range(days + LOOKAHEAD_DAYS):
-        day = start + timedelta(days=offset)
-        for symbol in symbols:
-            materialize_selection(defs, instance, resources, DAILY_ASSETS, multi_key(day, symbol))
-            outcome.runs += 1
-            target_day = day - timedelta(days=LOOKAHEAD_DAYS)
-            if start <= target_day <= last_day:
-                materialize_selection(defs, instance, resources, TARGET_ASSETS, multi_key(target_day, symbol))
-                outcome.runs += 1
-        log(f"  {day}: ingested, checked, processed and loaded for {', '.join(symbols)}")
+    for symbol in symbols:
+        # One run per product over the window, as a backfill chunk runs; one day past the window
+        # is ingested so that the window's last forward targets can be computed.
+        materialize_selection(defs, instance, resources, DAILY_ASSETS,
+                              tags=range_tags(start, last_day + timedelta(days=LOOKAHEAD_DAYS), symbol))
+        materialize_selection(defs, instance, resources, TARGET_ASSETS, tags=range_tags(start, last_day, symbol))
+        outcome.runs += 2
+        log(f"  {symbol}: {start}..{last_day} ingested, checked, processed and loaded")
 
     materialize_selection(defs, instance, resources, MART_AND_DATASET_ASSETS)
     outcome.runs += 1

@@ -18,12 +18,6 @@ daily_by_symbol = dg.MultiPartitionsDefinition(
 )
 
 
-def date_symbol(context: dg.AssetExecutionContext) -> tuple[date, str]:
-    """The (UTC day, symbol) of a daily x symbol partition."""
-    keys = context.partition_key.keys_by_dimension
-    return date.fromisoformat(keys["date"]), keys["symbol"]
-
-
 def day_bounds(day: date) -> tuple[datetime, datetime]:
     start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
     return start, start + timedelta(days=1)
@@ -49,3 +43,49 @@ def date_window_mapping(start_offset: int, end_offset: int = 0) -> dg.MultiParti
 
 def multi_key(day: date, symbol: str) -> dg.MultiPartitionKey:
     return dg.MultiPartitionKey({"date": day.isoformat(), "symbol": symbol})
+
+
+def range_tags(first: date, last: date, symbol: str) -> dict[str, str]:
+    """Run tags that make one run cover days first..last of one product (what backfills send)."""
+    return {
+        "dagster/asset_partition_range_start": str(multi_key(first, symbol)),
+        "dagster/asset_partition_range_end": str(multi_key(last, symbol)),
+    }
+
+
+# Backfills of day x product assets run in chunks of a month per product (Dagster groups a
+# multi-partition range by product), not one run per day: a year of one product is ~12 runs.
+BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=31)
+
+
+def partitions_in_run(context: dg.AssetExecutionContext) -> list[tuple[str, date, str]]:
+    """(key, day, symbol) of every partition the run targets, oldest first."""
+    keys = [daily_by_symbol.get_partition_key_from_str(str(k)) for k in context.partition_keys]
+    rows = [(str(k), date.fromisoformat(k.keys_by_dimension["date"]), k.keys_by_dimension["symbol"]) for k in keys]
+    return sorted(rows, key=lambda r: (r[2], r[1]))
+
+
+def build_each_partition(context: dg.AssetExecutionContext, build) -> dg.MaterializeResult:
+    """Run `build(key, day, symbol) -> metadata` for each partition of the run, in day order.
+
+    Each partition is written whole by `build`. If one fails, the partitions already built are
+    recorded as materialized before the failure propagates, so a backfill chunk loses nothing good.
+    """
+    built: dict[str, dict] = {}
+    targets = partitions_in_run(context)
+    for key, day, symbol in targets:
+        try:
+            built[key] = build(key, day, symbol)
+        except Exception:
+            if len(targets) > 1:
+                for done, metadata in built.items():
+                    context.log_event(dg.AssetMaterialization(context.asset_key, partition=done, metadata=metadata))
+            raise
+    if len(targets) == 1:
+        return dg.MaterializeResult(metadata=built[targets[0][0]])
+    rows = {k: m.get("dagster/row_count", 0) for k, m in built.items()}
+    return dg.MaterializeResult(metadata={
+        "partitions": len(built),
+        "rows_total": sum(rows.values()),
+        "rows_by_partition": dg.MetadataValue.json(rows),
+    })

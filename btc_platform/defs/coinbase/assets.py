@@ -4,7 +4,7 @@
 import dagster as dg
 
 from btc_platform.defs.metadata import frame_metadata
-from btc_platform.defs.partitions import date_symbol, day_bounds, daily_by_symbol
+from btc_platform.defs.partitions import BACKFILL_POLICY, build_each_partition, day_bounds, daily_by_symbol
 from btc_platform.defs.resources import CoinbaseResource, LakeResource
 from btc_platform.lake import PartitionRef
 from btc_platform.vendors import coinbase
@@ -19,6 +19,7 @@ def candles_ref(day, symbol) -> PartitionRef:
 @dg.asset(
     group_name="ingest",
     partitions_def=daily_by_symbol,
+    backfill_policy=BACKFILL_POLICY,
     kinds={"python", "parquet"},
     description=(
         "Coinbase Exchange 1-minute candles (`GET /products/{id}/candles`, granularity 60), paged 300 "
@@ -29,26 +30,28 @@ def candles_ref(day, symbol) -> PartitionRef:
 def coinbase_candles_1m(
     context: dg.AssetExecutionContext, lake: LakeResource, coinbase_api: CoinbaseResource
 ) -> dg.MaterializeResult:
-    day, symbol = date_symbol(context)
-    start, end = day_bounds(day)
-    listed = coinbase.PRODUCT_START_DATES[symbol]
+    store = lake.lake()
     with coinbase_api.http() as http:
-        # Before a product's listing the vendor has nothing: ask anyway (one cheap request) so the
-        # partition records an honest empty day rather than a guess.
-        fetched = coinbase.fetch_candles(http, symbol, start, end, partition=context.partition_key)
-        retries = http.retries
-    written = lake.lake().write(candles_ref(day, symbol), fetched.frame)
-    context.log.info(
-        f"{symbol} {day}: {fetched.pages} pages, {fetched.requests} requests "
-        f"({retries} retried), {written.rows} rows written to {written.path}"
-    )
-    return dg.MaterializeResult(
-        metadata={
-            **frame_metadata(fetched.frame, written.path),
-            "pages": fetched.pages,
-            "requests": fetched.requests,
-            "retries": retries,
-            "bytes": written.bytes,
-            "listed": day >= listed,
-        }
-    )
+
+        def build(key, day, symbol):
+            start, end = day_bounds(day)
+            retries_before = http.retries
+            # Before a product's listing the vendor has nothing: ask anyway (one cheap request per
+            # page) so the partition records an honest empty day rather than a guess.
+            fetched = coinbase.fetch_candles(http, symbol, start, end, partition=key)
+            written = store.write(candles_ref(day, symbol), fetched.frame)
+            retries = http.retries - retries_before
+            context.log.info(
+                f"{symbol} {day}: {fetched.pages} pages, {fetched.requests} requests "
+                f"({retries} retried), {written.rows} rows written to {written.path}"
+            )
+            return {
+                **frame_metadata(fetched.frame, written.path),
+                "pages": fetched.pages,
+                "requests": fetched.requests,
+                "retries": retries,
+                "bytes": written.bytes,
+                "listed": day >= coinbase.PRODUCT_START_DATES[symbol],
+            }
+
+        return build_each_partition(context, build)

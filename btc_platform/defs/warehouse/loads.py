@@ -5,7 +5,7 @@ import dagster as dg
 
 from btc_platform.defs.coinbase.assets import candles_ref
 from btc_platform.defs.features.assets import AUTOMATION, processed_ref
-from btc_platform.defs.partitions import date_symbol, daily_by_symbol
+from btc_platform.defs.partitions import BACKFILL_POLICY, build_each_partition, daily_by_symbol
 from btc_platform.defs.resources import DuckDBWarehouseResource, LakeResource
 
 
@@ -14,6 +14,7 @@ def lake_table_load(name: str, upstream: str, table: str, ref_of) -> dg.AssetsDe
         name=name,
         group_name="warehouse",
         partitions_def=daily_by_symbol,
+        backfill_policy=BACKFILL_POLICY,
         deps=[upstream],
         kinds={"duckdb"},
         description=f"`{table}` in the warehouse: the lake partition of `{upstream}`, loaded idempotently "
@@ -22,14 +23,17 @@ def lake_table_load(name: str, upstream: str, table: str, ref_of) -> dg.AssetsDe
         automation_condition=AUTOMATION,
     )
     def _load(context: dg.AssetExecutionContext, lake: LakeResource, warehouse: DuckDBWarehouseResource):
-        day, symbol = date_symbol(context)
         store = lake.lake()
-        ref = ref_of(day, symbol)
-        frame = store.read(ref)
-        if frame is None:
-            raise dg.Failure(f"{context.partition_key}: nothing at {store.display_path(ref)} to load into {table}")
-        rows = warehouse.replace_partition(table, frame, {"partition_date": day, "symbol": symbol})
-        return dg.MaterializeResult(metadata={"dagster/row_count": rows, "table": table})
+
+        def build(key, day, symbol):
+            ref = ref_of(day, symbol)
+            frame = store.read(ref)
+            if frame is None:
+                raise dg.Failure(f"{key}: nothing at {store.display_path(ref)} to load into {table}")
+            rows = warehouse.replace_partition(table, frame, {"partition_date": day, "symbol": symbol})
+            return {"dagster/row_count": rows, "table": table}
+
+        return build_each_partition(context, build)
 
     return _load
 
