@@ -46,7 +46,7 @@ from btc_platform.vendors.errors import (
     RateLimitedError,
     VendorError,
 )
-from btc_platform.vendors.http import VendorHTTP, redact
+from btc_platform.vendors.http import VendorHTTP
 
 VENDOR = "alphavantage"
 PATH = "/query"
@@ -165,6 +165,15 @@ class RequestBudget:
             self._roll()
             self.used_today += n
 
+    def try_spend(self, n: int = 1) -> bool:
+        """Spend n if the day still has them, atomically (threads sharing a budget cannot overshoot)."""
+        with self._lock:
+            self._roll()
+            if self.limit_per_day - self.used_today < n:
+                return False
+            self.used_today += n
+            return True
+
     def exhaust(self) -> None:
         """The vendor says the day's quota is gone: believe it until the next UTC day."""
         with self._lock:
@@ -241,30 +250,6 @@ def plan_requests(
 
 
 # -- HTTP ------------------------------------------------------------------------------------------
-class _RedactSecrets(logging.Filter):
-    """Redacts our keys from records logged by httpx (its request line logs the full URL)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: set[str] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            try:
-                message = record.getMessage()
-            except Exception:  # a broken record is not ours to fix
-                return True
-            clean = redact(message, tuple(self.secrets))
-            if clean != message:
-                record.msg, record.args = clean, ()
-        return True
-
-
-_redact_filter = _RedactSecrets()
-for _name in ("httpx", "btc_platform.vendors"):
-    logging.getLogger(_name).addFilter(_redact_filter)
-
-
 @dataclass
 class AlphaVantageHTTP(VendorHTTP):
     """VendorHTTP plus what Alpha Vantage needs: throttles and errors in 200 bodies, a daily budget."""
@@ -298,14 +283,13 @@ class AlphaVantageHTTP(VendorHTTP):
     def _query_once(self, params, endpoint, partition, budget, throttles) -> dict:
         where = {"endpoint": endpoint, "partition": partition}
         if budget is not None:
-            if not budget.can_spend(1):
+            if not budget.try_spend(1):
                 raise self._error(
                     DailyLimitError,
                     f"daily budget of {budget.limit_per_day} requests exhausted ({budget.used_today} used on "
                     f"{budget.day} UTC); nothing sent, retry after 00:00 UTC",
                     **where,
                 )
-            budget.spend(1)
         payload = self._get_once(PATH, params, **where)
         try:
             check_body(payload, endpoint=endpoint, partition=partition, throttle_wait_s=self.throttle_wait_s)
@@ -330,8 +314,6 @@ class AlphaVantageHTTP(VendorHTTP):
 
 def make_http(base_url: str, api_key: str, **overrides) -> AlphaVantageHTTP:
     """The client for one key: 5 calls per minute (free plan), the key redacted everywhere."""
-    if api_key:
-        _redact_filter.secrets.add(api_key)
     settings = {"rate_per_s": CALLS_PER_MINUTE / 60.0, "burst": 1, "secrets": (api_key,) if api_key else ()}
     settings.update(overrides)
     return AlphaVantageHTTP(vendor=VENDOR, base_url=base_url, **settings)

@@ -2,7 +2,7 @@
 
 The key travels as the `api_key` query parameter (that is FRED's API). It is registered as a secret of
 the `VendorHTTP`, so error messages are redacted, and the `httpx` request log line (which prints the
-full URL) goes through a filter that masks credential query parameters.
+full URL) goes through the shared filter in `http.py` that masks credential query parameters.
 
 Canonical frame (`FRAME_COLUMNS`), one row per (series_id, date, real-time period):
 - `series_id`; `date`: the observation date, UTC midnight;
@@ -42,7 +42,7 @@ from btc_platform.vendors.errors import (
     NoAccessError,
     NotEntitledError,
 )
-from btc_platform.vendors.http import SECRET_PARAM_NAMES, VendorHTTP
+from btc_platform.vendors.http import VendorHTTP
 
 VENDOR = "fred"
 ENDPOINTS = {
@@ -88,38 +88,8 @@ log = logging.getLogger("btc_platform.vendors.fred")
 
 # -- HTTP ---------------------------------------------------------------------------------------
 
-_SECRET_QUERY = re.compile(
-    r"(?i)([?&](?:%s)=)[^&\s\"'#]*" % "|".join(re.escape(n) for n in sorted(SECRET_PARAM_NAMES))
-)
-
-
-class _QuerySecretFilter(logging.Filter):
-    """Masks credential query parameters in log records (httpx logs every request's full URL)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken record is not ours to fix
-            return True
-        redacted = _SECRET_QUERY.sub(r"\1***", message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
-_FILTER = _QuerySecretFilter()
-
-
-def _install_log_filter() -> None:
-    for name in ("httpx", "httpcore"):
-        logger = logging.getLogger(name)
-        if _FILTER not in logger.filters:
-            logger.addFilter(_FILTER)
-
-
 def make_http(base_url: str, api_key: str | None, **overrides) -> VendorHTTP:
     """A `VendorHTTP` for FRED at ~2 requests/s; `api_key` is registered as a secret (redacted)."""
-    _install_log_filter()
     secrets = tuple(overrides.pop("secrets", ())) + ((api_key,) if api_key else ())
     status_errors = {423: NotEntitledError, **overrides.pop("status_errors", {})}
     kw = {"rate_per_s": RATE_LIMIT_PER_S, "burst": 1, **overrides}

@@ -39,6 +39,42 @@ def redact(text: str, secrets: tuple[str, ...] | list[str]) -> str:
             text = text.replace(secret, "***")
     return text
 
+# `api_key=...` in a logged URL, whatever its value (a wrong key is no less a secret).
+_SECRET_QUERY = re.compile(
+    r"(?i)([?&](?:%s)=)[^&\s\"'#]*" % "|".join(re.escape(n) for n in sorted(SECRET_PARAM_NAMES))
+)
+
+
+class _RedactingFilter(logging.Filter):
+    """Scrubs secrets from log records, e.g. httpx's own INFO line, which prints full URLs (and so
+    FRED's `api_key` and Alpha Vantage's `apikey` query parameters): registered secret values, and
+    any value of a credential query parameter."""
+
+    def __init__(self):
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken record is not ours to fix
+            return True
+        clean = _SECRET_QUERY.sub(r"\1***", redact(message, tuple(self.secrets)))
+        if clean != message:
+            record.msg, record.args = clean, ()
+        return True
+
+
+# Logger filters are not inherited: attach to the loggers that print request lines.
+_redacting_filter = _RedactingFilter()
+for _name in ("httpx", "btc_platform.vendors"):
+    logging.getLogger(_name).addFilter(_redacting_filter)
+
+
+def register_secrets(secrets) -> None:
+    _redacting_filter.secrets.update(s for s in secrets if s)
+
+
 def redacted_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     return {k: ("***" if k.lower() in SECRET_PARAM_NAMES else v) for k, v in (params or {}).items()}
 
@@ -126,6 +162,8 @@ class VendorHTTP:
 
     def __post_init__(self):
         self.base_url = self.base_url.rstrip("/")
+        register_secrets(self.secrets)
+        logging.getLogger(f"btc_platform.vendors.{self.vendor}").addFilter(_redacting_filter)
         self.limiter = shared_limiter(self.vendor, self.base_url, self.rate_per_s, self.burst)
         self.requests_sent = 0
         self.retries = 0
