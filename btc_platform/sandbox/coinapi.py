@@ -224,8 +224,8 @@ class CoinAPI:
                     break
                 freed += c
                 reset = t + self.quota_window_s
-            secs = int(reset)
-            headers["x-ratelimit-reset"] = iso7(np.array([secs]), np.array([int(round((reset - secs) * 1000)) % 1000]))[0]
+            millis = math.ceil(reset * 1000)  # never announce a reset before it happens
+            headers["x-ratelimit-reset"] = iso7(np.array([millis // 1000]), np.array([millis % 1000]))[0]
         return headers
 
     # -- instruments ----------------------------------------------------------------------------

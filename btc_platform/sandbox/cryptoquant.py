@@ -218,7 +218,7 @@ class CryptoQuant:
     prefix = "cryptoquant"
     rate_limited_body = envelope_error(429, "Too many requests. Please retry later.")
     wrong_shape_body = {"status": {"code": 200, "message": "success"},
-                        "result": {"window": "day", "data": {"date": "2024-01-01"}}}
+                        "result": {"data": {"date": "2024-01-01"}}}
 
     def __init__(
         self,

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from .alphavantage import AlphaVantage
+from .coinapi import CoinAPI
 from .coinbase import CoinbaseExchange
+from .cryptoquant import CryptoQuant
+from .feargreed import FearGreed
+from .fred import Fred
 
 # Credentials the sandbox accepts, per vendor (any other value is rejected as the vendor does).
 SANDBOX_KEYS = {
@@ -22,5 +26,9 @@ def build_twins(market, replay, rate_limits: dict) -> list:
 
     return [
         CoinbaseExchange(market, replay, rate_limit=limit("coinbase", (10.0, 15))),
+        CoinAPI(market, replay, rate_limit=limit("coinapi", (10.0, 20))),
+        CryptoQuant(market, rate_limit=limit("cryptoquant", (5.0, 10))),
+        FearGreed(rate_limit=limit("feargreed", (1.0, 60))),  # 60 requests per minute
+        Fred(rate_limit=limit("fred", (2.0, 120))),  # 120 requests per minute
         AlphaVantage(market, rate_limit=limit("alphavantage", None)),
     ]

@@ -190,6 +190,7 @@ class CoinAPIHTTP(VendorHTTP):
 
     quota_wait_max_s: float = 300.0
     quota_recheck_s: float = 60.0
+    quota_reset_margin_s: float = 0.05  # clocks differ: wake a little after the announced reset
 
     def __post_init__(self):
         super().__post_init__()
@@ -225,7 +226,8 @@ class CoinAPIHTTP(VendorHTTP):
             if st.remaining is None or st.remaining > 0:
                 return 0.0
             if st.reset_at is not None:
-                return max(0.0, (st.reset_at - datetime.now(timezone.utc)).total_seconds())
+                until = (st.reset_at - datetime.now(timezone.utc)).total_seconds()
+                return max(0.0, until + self.quota_reset_margin_s)
             return max(0.0, (st.seen_at or 0.0) + self.quota_recheck_s - time.monotonic())
 
     def _respect_quota(self, endpoint: str, partition: str | None) -> None:
@@ -233,7 +235,8 @@ class CoinAPIHTTP(VendorHTTP):
         if wait <= 0:
             return
         st = self.rate_limit
-        used = f"{st.used} of {st.limit} credits used" if st.limit is not None else "no credits remaining"
+        used = (f"{st.used if st.used is not None else '?'} of {st.limit} credits used" if st.limit is not None
+                else "no credits remaining")
         if wait > self.quota_wait_max_s:
             raise self._error(
                 QuotaExhaustedError,
@@ -313,12 +316,12 @@ def _numbers(values: pd.Series, name: str, endpoint: str, partition: str | None)
 
 def _check_periods(
     start: pd.Series, end: pd.Series | None, period_s: int, window: tuple[datetime, datetime],
-    endpoint: str, partition: str | None,
+    endpoint: str, partition: str | None, *, aligned: bool = True,
 ) -> None:
     if start.empty:
         return
     secs = start.astype("int64") // 10**9
-    if (start.astype("int64") % 10**9).any() or (secs % period_s).any():
+    if aligned and ((start.astype("int64") % 10**9).any() or (secs % period_s).any()):
         raise _malformed(f"time_period_start is not aligned to the {period_s}s period", endpoint, partition)
     if end is not None and ((end - start).dt.total_seconds() != period_s).any():
         raise _malformed(f"time_period_end - time_period_start is not the requested {period_s}s", endpoint, partition)
@@ -362,11 +365,11 @@ def parse_metric(
     schema's `{time, value}` form)."""
     period_s = period_seconds(period_id)
     window = (_utc(window[0]), _utc(window[1]))
-    if isinstance(payload, list) and payload and isinstance(payload[0], dict) and "time_period_start" not in payload[0] \
-            and "time" in payload[0]:
+    first = payload[0] if isinstance(payload, list) and payload else None
+    if isinstance(first, dict) and "time_period_start" not in first and "time" in first:
         raw = _rows_frame(payload, ["time", "value"], endpoint, partition)
         ts = _times(raw["time"], "time", endpoint, partition)
-        _check_periods(ts, None, period_s, window, endpoint, partition)
+        _check_periods(ts, None, period_s, window, endpoint, partition, aligned=False)  # a recording time
         return pd.DataFrame({"ts": ts, "value": _numbers(raw["value"], "value", endpoint, partition)})
     raw = _rows_frame(payload, ["time_period_start", "time_period_end", "last"], endpoint, partition)
     ts = _times(raw["time_period_start"], "time_period_start", endpoint, partition)

@@ -88,16 +88,18 @@ def make_http(base_url: str, **overrides) -> FearGreedHTTP:
 _DIGITS = re.compile(r"^\d+$")
 
 
-def _day(raw: Any, date_format: str | None) -> pd.Timestamp | None:
+def _day(raw: Any, date_format: str | None) -> int | None:
+    """Unix seconds of the UTC midnight that starts the item's day."""
     if isinstance(raw, bool):
         return None
     if isinstance(raw, int) or (isinstance(raw, str) and _DIGITS.match(raw.strip())):
-        return pd.Timestamp(int(raw), unit="s", tz="UTC").floor("D")
+        return int(raw) // 86_400 * 86_400
     if isinstance(raw, str) and date_format in DATE_FORMATS:
         try:
-            return pd.Timestamp(datetime.strptime(raw.strip(), DATE_FORMATS[date_format]), tz="UTC")
+            parsed = datetime.strptime(raw.strip(), DATE_FORMATS[date_format])
         except ValueError:
             return None
+        return int(parsed.replace(tzinfo=timezone.utc).timestamp())
     return None
 
 
@@ -149,7 +151,7 @@ def parse_payload(
         days.append(day)
         values.append(value)
         classes.append(cls.strip())
-    raw = pd.DataFrame({"ts": pd.to_datetime(pd.Series(days, dtype="object"), utc=True),
+    raw = pd.DataFrame({"ts": pd.to_datetime(pd.Series(days, dtype="int64"), unit="s", utc=True),
                         "value": values, "classification": classes})
     raw = raw.drop_duplicates()
     if raw["ts"].duplicated().any():

@@ -4,7 +4,6 @@ import duckdb
 import numpy as np
 import pandas as pd
 import dagster as dg
-import pytest
 
 from btc_platform.datasets.splits import FEATURE_COLUMNS
 from btc_platform.defs.training.sensors import train_on_new_dataset

@@ -7,9 +7,11 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import time
 from datetime import datetime, timezone
 from urllib.parse import parse_qs
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -59,8 +61,15 @@ def without_ingested(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.drop(columns="ingested_at").reset_index(drop=True)
 
 
-def fred_requests(sandbox, path=OBS_PATH) -> list[dict]:
-    return [e for e in sandbox.request_log if e["vendor"] == "fred" and e["path"].endswith(path)]
+def fred_requests(sandbox, path=OBS_PATH, *, at_least: int = 0) -> list[dict]:
+    """The sandbox's log of FRED requests to `path`; it logs a request once its response is out,
+    so wait (briefly) until the `at_least` requests the client has finished are there."""
+    deadline = time.monotonic() + 2
+    while True:
+        got = [e for e in sandbox.request_log if e["vendor"] == "fred" and e["path"].endswith(path)]
+        if len(got) >= at_least or time.monotonic() > deadline:
+            return got
+        time.sleep(0.01)
 
 
 def truth(sandbox, series_id: str, rt_start="1776-07-04", rt_end="9999-12-31") -> pd.DataFrame:
@@ -182,8 +191,37 @@ def test_small_pages_equal_one_page(sandbox):
     assert window.pages == 3
     assert window.frame["date"].min() >= pd.Timestamp("2024-01-01", tz="UTC")
     assert window.frame["date"].max() <= pd.Timestamp("2024-03-31", tz="UTC")
-    offsets = [parse_qs(e["query"])["offset"][0] for e in fred_requests(sandbox)[-3:]]
+    offsets = [parse_qs(e["query"])["offset"][0] for e in fred_requests(sandbox, at_least=1 + paged.pages + 3)[-3:]]
     assert offsets == ["0", "25", "50"]
+
+
+def test_an_empty_window_is_an_empty_frame(sandbox):
+    with http_for(sandbox) as http:
+        got = fred.fetch_observations(http, "GDP", observation_start="2030-01-01", api_key=KEY)
+    assert got.frame.empty and list(got.frame.columns) == fred.FRAME_COLUMNS
+    assert schema(got.frame) == schema(fred.parse_observations(load_fixture("lewiskk016_gdp.json"), series_id="GDP"))
+    assert fred.as_of(got.frame, "2031-01-01").empty
+
+
+def test_the_default_client_stays_under_freds_rate_limit():
+    """FRED allows 120 requests a minute; the twin answers FRED's 429 past its bucket, and the
+    default client (2 requests/s) never meets it. The bucket is small here to keep the test short."""
+    with SandboxServer(rate_limits={"fred": (2.0, 2)}) as s:
+        url = s.vendor_url("fred") + OBS_PATH
+        params = {"series_id": "GDP", "api_key": KEY, "file_type": "json", "limit": 1}
+        statuses = [httpx.get(url, params=params) for _ in range(3)]
+        assert [r.status_code for r in statuses][:2] == [200, 200] and statuses[2].status_code == 429
+        assert statuses[2].json() == {"error_code": 429, "error_message": "Too Many Requests.  Exceeded Rate Limit"}
+        time.sleep(1.0)
+        s.clear_request_log()
+        with fred.make_http(s.vendor_url("fred"), KEY) as http:
+            for _ in range(4):
+                fred.probe(http, "observations", KEY)
+            assert http.retries == 0
+        deadline = time.monotonic() + 2  # the sandbox logs a request once its response is out
+        while len(s.request_log) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert [e["status"] for e in s.request_log] == [200] * 4
 
 
 # -- vintages -------------------------------------------------------------------------------------
@@ -201,11 +239,13 @@ def test_vintage_windows_tile_the_range():
         assert all(pd.Timestamp(b[0]) - pd.Timestamp(a[1]) == pd.Timedelta(days=1) for a, b in zip(ws, ws[1:]))
 
 
-def assert_windows_within_cap(sandbox, series_id, cap):
+def assert_windows_within_cap(sandbox, series_id, cap, requests):
     twin = sandbox.vendors["fred"]
     vintage_dates = np.datetime_as_string(twin.table(series_id).known(twin.today()).vintage_dates()).tolist()
     windows = []
-    for e in fred_requests(sandbox):
+    log = fred_requests(sandbox, at_least=requests)
+    assert len(log) == requests
+    for e in log:
         q = parse_qs(e["query"])
         assert q["output_type"] == ["1"] and e["status"] == 200
         s, t = q["realtime_start"][0], q["realtime_end"][0]
@@ -220,7 +260,7 @@ def test_a_long_real_time_range_is_split_at_2000_vintage_dates_and_merged_exactl
         got = fred.fetch_vintages(http, "M2SL", realtime_start="1776-07-04", realtime_end="9999-12-31",
                                   api_key=KEY, partition="vintages|M2SL", ingested_at=INGESTED)
     assert got.chunks >= 2
-    windows = assert_windows_within_cap(sandbox, "M2SL", 2000)
+    windows = assert_windows_within_cap(sandbox, "M2SL", 2000, got.pages)
     assert len(windows) == got.chunks and windows[0][0] == "1776-07-04" and windows[-1][1] == "9999-12-31"
     expected = truth(sandbox, "M2SL")
     pd.testing.assert_frame_equal(without_ingested(got.frame), expected)
@@ -233,7 +273,7 @@ def test_many_small_windows_give_the_cap_free_answer(sandbox, rt_start, rt_end):
         got = fred.fetch_vintages(http, "CPIAUCSL", realtime_start=rt_start, realtime_end=rt_end,
                                   api_key=KEY, max_vintage_dates=40, ingested_at=INGESTED)
     assert got.chunks > 3
-    assert_windows_within_cap(sandbox, "CPIAUCSL", 40)
+    assert_windows_within_cap(sandbox, "CPIAUCSL", 40, got.pages)
     pd.testing.assert_frame_equal(without_ingested(got.frame), truth(sandbox, "CPIAUCSL", rt_start, rt_end))
 
 
@@ -255,6 +295,37 @@ def test_daily_series_are_published_next_business_day_without_revisions(sandbox)
     lag = np.busday_count(f["date"].dt.strftime("%Y-%m-%d").to_numpy().astype("M8[D]"),
                           f["realtime_start"].dt.strftime("%Y-%m-%d").to_numpy().astype("M8[D]"))
     assert (lag == 1).all()
+
+
+def test_the_twin_without_real_files_generates_deterministic_series_of_the_right_frequency():
+    a, b = twin_mod.Fred(data_dir=None), twin_mod.Fred(data_dir=None)
+    daily, monthly, quarterly = a.table("DGS10"), a.table("CPIAUCSL"), a.table("GDP")
+    assert np.array_equal(daily.value, b.table("DGS10").value)
+    assert np.is_busday(daily.date).all() and "." in set(daily.value)  # Jan 1 / Dec 25 missing
+    days_of_month = (monthly.date - monthly.date.astype("M8[M]").astype("M8[D]")).astype(int)
+    assert (days_of_month == 0).all() and len(np.unique(monthly.date)) > 500
+    months = np.unique(quarterly.date).astype("M8[M]").astype(int) % 12
+    assert set(months.tolist()) == {0, 3, 6, 9}
+    assert (pd.Series(quarterly.date).value_counts() == 3).all()  # advance, second, third estimate
+
+
+def test_the_twin_sorts_descending_and_serves_initial_releases():
+    twin = twin_mod.Fred()
+    q = {"series_id": ["GDP"], "file_type": ["json"], "realtime_start": ["2020-01-01"],
+         "realtime_end": ["9999-12-31"], "observation_start": ["2022-01-01"]}
+    desc = twin.observations({**q, "sort_order": ["desc"], "limit": ["5"]})
+    dates = [o["date"] for o in desc["observations"]]
+    assert dates == sorted(dates, reverse=True) and len(set(dates)) > 1  # newest observation first
+    assert desc["count"] > 5 and desc["limit"] == 5
+    first = twin.observations({**q, "output_type": ["4"]})["observations"]
+    assert len({o["date"] for o in first}) == len(first)
+    every = twin.observations(q)["observations"]
+    for o in first:
+        earliest = min((v for v in every if v["date"] == o["date"]), key=lambda v: v["realtime_start"])
+        assert o == earliest
+    status, body, _ = twin.handle(type("R", (), {"method": "GET", "path": OBS_PATH,
+                                                 "query": {**q, "realtime_start": ["2024-13-01"]}})())
+    assert status == 400 and body["error_message"].startswith("Bad Request.  Variable realtime_start")
 
 
 # -- as_of ----------------------------------------------------------------------------------------
@@ -309,7 +380,7 @@ def test_as_of_never_looks_ahead_and_ends_at_the_latest_values(sandbox, series_i
         ok = t.start <= day
         exp = pd.DataFrame({"date": t.date[ok], "start": t.start[ok], "value": t.value[ok]})
         exp = exp.sort_values(["date", "start"]).drop_duplicates("date", keep="last")
-        assert known["date"].dt.strftime("%Y-%m-%d").tolist() == np.datetime_as_string(exp["date"].to_numpy()).tolist()
+        assert known["date"].dt.strftime("%Y-%m-%d").tolist() == np.datetime_as_string(exp["date"].to_numpy(), unit="D").tolist()
         np.testing.assert_array_equal(known["value"].to_numpy(),
                                       [np.nan if v == "." else float(v) for v in exp["value"]])
     now = fred.as_of(vintages, pd.Timestamp.now(tz="UTC"))
@@ -326,7 +397,8 @@ def test_a_wrong_or_missing_key_is_no_access(sandbox):
     assert "api_key is not registered" in str(err.value) and "(partition 2024-01-02|DGS10)" in str(err.value)
     with http_for(sandbox, key=None) as http, pytest.raises(NoAccessError, match="api_key is not set"):
         fred.probe(http, "observations", None)
-    assert len(fred_requests(sandbox)) == 2  # not retried
+    time.sleep(0.2)
+    assert len(fred_requests(sandbox, at_least=2)) == 2  # not retried
 
 
 def test_bad_requests_locked_series_and_probe(sandbox):
