@@ -28,6 +28,10 @@ test: setup
 ui: setup
 	$(PY) -m btc_platform.ui $(ARGS)
 
+## Benchmarks print their figures against a named baseline (benchmarks/README.md).
+bench: setup
+	$(PY) benchmarks/ingest.py $(ARGS)
+
 validate: setup
 	$(VENV)/bin/dagster definitions validate -w workspace.yaml
 

@@ -120,6 +120,34 @@ class Lake:
         with self.fs.open(target, "rb") as f:
             return json.load(f)
 
+    # -- small JSON documents outside the partition layout (vendor status, bookkeeping) --------------
+    def put_document(self, relpath: str, obj) -> None:
+        self._put_atomic(f"{self.root}/{relpath}", json.dumps(obj, indent=2, sort_keys=True, default=str).encode())
+
+    def get_document(self, relpath: str):
+        target = f"{self.root}/{relpath}"
+        if not self.fs.exists(target):
+            return None
+        with self.fs.open(target, "rb") as f:
+            return json.load(f)
+
+    def list_documents(self, prefix: str) -> dict[str, object]:
+        """Every JSON document under `prefix`, by path relative to the root."""
+        base = f"{self.root}/{prefix}"
+        if not self.fs.exists(base):
+            return {}
+        found = {}
+        for path in sorted(self.fs.find(base)):
+            if path.endswith(".json"):
+                with self.fs.open(path, "rb") as f:
+                    found[path[len(self.root) + 1:]] = json.load(f)
+        return found
+
+    def delete_document(self, relpath: str) -> None:
+        target = f"{self.root}/{relpath}"
+        if self.fs.exists(target):
+            self.fs.rm(target)
+
     def _put_atomic(self, target: str, data: bytes) -> None:
         parent = target.rsplit("/", 1)[0]
         if self.is_local:

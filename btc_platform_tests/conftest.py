@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from btc_platform.sandbox import SandboxServer
+from btc_platform.sandbox.registry import vendor_env
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -29,6 +30,8 @@ def clean_sandbox(sandbox):
     sandbox.clear_faults()
     yield sandbox
     sandbox.clear_faults()
+    for vendor in sandbox.vendors:
+        sandbox.grant(vendor)
 
 
 @pytest.fixture
@@ -39,8 +42,14 @@ def platform_env(tmp_path, monkeypatch, clean_sandbox):
         "BTC_PLATFORM_DUCKDB_PATH": str(tmp_path / "warehouse.duckdb"),
         "BTC_PLATFORM_DATASETS_DIR": str(tmp_path / "datasets"),
         "BTC_PLATFORM_MODELS_DIR": str(tmp_path / "models"),
-        "COINBASE_BASE_URL": clean_sandbox.coinbase_url(),
+        **vendor_env(clean_sandbox),
     }
+    # Alpha Vantage's free-plan pace (5 a minute, 25 a day per key) is tested in its unit tests;
+    # here it would only make every run wait, and the session's runs share one sandbox key.
+    twin = clean_sandbox.vendors["alphavantage"]
+    twin.configure(per_minute=None, per_day=None)
+    env["ALPHAVANTAGE_REQUESTS_PER_MINUTE"] = "600"
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    return env
+    yield env
+    twin.configure(per_minute=5, per_day=25)

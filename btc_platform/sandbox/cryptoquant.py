@@ -227,28 +227,12 @@ class CryptoQuant:
         seed: int | None = None,
         rate_limit: tuple[float, int] | None = (5.0, 10),
         clock: Callable[[], float] = time.time,
-        denied_windows: set[str] | tuple[str, ...] = (),
     ) -> None:
         if seed is None:
             seed = getattr(market, "seed", 7)
         self.series = OnChainSeries(seed)
         self.rate_limit = rate_limit
         self.clock = clock
-        self.denied_windows: set[str] = set(denied_windows)
-        self._plan_lock = threading.Lock()
-
-    # -- per-run plan ---------------------------------------------------------------------------
-    def deny_window(self, window: str = "hour") -> None:
-        with self._plan_lock:
-            self.denied_windows.add(window)
-
-    def grant_window(self, window: str | None = None) -> None:
-        """Grant one window again (or all, with None)."""
-        with self._plan_lock:
-            if window is None:
-                self.denied_windows.clear()
-            else:
-                self.denied_windows.discard(window)
 
     # -- the twin interface ----------------------------------------------------------------------
     @staticmethod
@@ -303,11 +287,6 @@ class CryptoQuant:
         window = arg("window") or "day"
         if window not in WINDOWS:
             return bad(f"Invalid window: {window}. Use one of day, hour, block.")
-        with self._plan_lock:
-            denied = window in self.denied_windows
-        if denied:
-            status, obj = self.entitlement_error("not_entitled", req)
-            return status, obj, {}
         if window == "block":
             return bad("window=block is not served by the sandbox.")
         if window not in windows:
@@ -365,15 +344,14 @@ class CryptoQuant:
         return [{key: str(labels[i]), **fields(values, i)} for i in range(len(labels) - 1, -1, -1)]
 
 
-def _twin(sandbox) -> CryptoQuant:
-    return sandbox.vendors[CryptoQuant.prefix]
+HOURLY_WINDOW = r"window=hour"
 
 
 def deny_hourly(sandbox) -> None:
     """Make the sandbox's CryptoQuant plan lack `window=hour` (as the user's plan does today)."""
-    _twin(sandbox).deny_window("hour")
+    sandbox.deny(CryptoQuant.prefix, HOURLY_WINDOW, "not_entitled")
 
 
 def grant_hourly(sandbox) -> None:
     """Hourly access restored."""
-    _twin(sandbox).grant_window("hour")
+    sandbox.grant(CryptoQuant.prefix, HOURLY_WINDOW)

@@ -32,3 +32,12 @@ def build_twins(market, replay, rate_limits: dict) -> list:
         Fred(rate_limit=limit("fred", (2.0, 120))),  # 120 requests per minute
         AlphaVantage(market, rate_limit=limit("alphavantage", None)),
     ]
+
+
+def vendor_env(sandbox) -> dict[str, str]:
+    """Environment that points every vendor client at `sandbox`, with the keys it accepts."""
+    from btc_platform.config import BASE_URL_ENV, KEY_ENV
+
+    env = {var: sandbox.vendor_url(vendor) for vendor, var in BASE_URL_ENV.items()}
+    env.update({var: SANDBOX_KEYS[vendor] for vendor, var in KEY_ENV.items()})
+    return env

@@ -273,7 +273,8 @@ class SandboxServer:
             if given != self.keys[name]:
                 status, obj = vendor.auth_error(missing=not given)
                 return _Reply(status, _dumps(obj))
-        denied = self._denial(name, req.path)
+        # Denials match path and query (e.g. CryptoQuant's `window=hour`), as fault rules do.
+        denied = self._denial(name, f"{req.path}?{split.query}" if split.query else req.path)
         if denied:
             status, obj = vendor.entitlement_error(denied, req)
             return _Reply(status, _dumps(obj))

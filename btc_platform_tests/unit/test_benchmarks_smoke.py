@@ -1,0 +1,40 @@
+"""The ingest benchmark runs end to end and reports its figures (timings are printed, never asserted)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "ingest.py"
+DAYS = 3
+REQUESTS_PER_DAY = 5  # 1440 one-minute bars in pages of at most 300
+
+EXPECTED_KEYS = {
+    "symbol", "start", "days", "allowed_rps", "requests", "client_requests", "client_retries", "wall_s",
+    "achieved_rps", "ratio", "steady_rps", "rejected_429", "max_consecutive_429", "candles", "lake_bytes",
+    "bytes_per_candle", "csv_bytes_per_candle", "parquet_plain_bytes_per_candle", "time", "gaps_ms",
+}
+
+
+def test_ingest_benchmark_smoke(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--days", str(DAYS)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [line for line in done.stdout.splitlines() if line.startswith("BENCH_JSON ")]
+    assert len(lines) == 1, done.stdout
+    assert done.stdout.rstrip().splitlines()[-1] == lines[0]
+    result = json.loads(lines[0].removeprefix("BENCH_JSON "))
+
+    assert EXPECTED_KEYS <= set(result)
+    assert result["symbol"] == "BTC-USD" and result["days"] == DAYS
+    assert result["allowed_rps"] == 10.0
+    assert result["client_requests"] == result["requests"]
+    assert result["requests"] - result["rejected_429"] == DAYS * REQUESTS_PER_DAY
+    assert 0 < result["candles"] <= DAYS * 1440
+    assert result["lake_bytes"] > 0 and result["bytes_per_candle"] > 0
+    assert result["csv_bytes_per_candle"] > 0 and result["parquet_plain_bytes_per_candle"] > 0
+    assert result["wall_s"] > 0 and result["achieved_rps"] > 0 and result["ratio"] > 0
+    assert result["max_consecutive_429"] >= 0
+    assert "achieved / allowed" in done.stdout and "bytes/candle" in done.stdout
