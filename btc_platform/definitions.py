@@ -1,16 +1,27 @@
-"""The btc_platform code location: every area's definitions, merged, with resources from the environment."""
+"""The btc_platform code location: every area's definitions, merged, with resources from the environment.
+
+Adding a vendor or an area is one import and one line in the list below.
+"""
 
 import dagster as dg
 
-from btc_platform.defs import coinbase, datasets, features, monitoring, training, warehouse
+from btc_platform.defs import (
+    alphavantage,
+    coinapi,
+    coinbase,
+    cryptoquant,
+    datasets,
+    feargreed,
+    features,
+    fred,
+    monitoring,
+    training,
+    vendor_status,
+    warehouse,
+)
 from btc_platform.defs.resources import build_resources
 
-defs = dg.Definitions.merge(
-    coinbase.defs,
-    monitoring.defs,
-    features.defs,
-    warehouse.defs,
-    datasets.defs,
-    training.defs,
-    dg.Definitions(resources=build_resources()),
-)
+AREAS = [coinbase, coinapi, cryptoquant, fred, alphavantage, feargreed, vendor_status, monitoring, features,
+         warehouse, datasets, training]
+
+defs = dg.Definitions.merge(*(area.defs for area in AREAS), dg.Definitions(resources=build_resources()))

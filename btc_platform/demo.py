@@ -20,6 +20,7 @@ import dagster as dg
 from btc_platform.defs.features.assets import LOOKAHEAD_DAYS
 from btc_platform.defs.partitions import range_tags
 from btc_platform.sandbox import SandboxServer
+from btc_platform.sandbox.registry import vendor_env
 
 DAILY_ASSETS = [
     "coinbase_candles_1m",
@@ -31,6 +32,8 @@ DAILY_ASSETS = [
     "warehouse_technical_features_1h",
 ]
 TARGET_ASSETS = ["forward_targets_1h", "warehouse_forward_targets_1h"]
+VENDOR_PRODUCT_ASSETS = ["coinapi_spot_ohlcv_1h", "coinapi_perp_ohlcv_1h", "coinapi_funding_rates"]
+VENDOR_DAY_ASSETS = ["cryptoquant_onchain_metrics", "fred_vintages", "alphavantage_daily", "fear_greed_index"]
 MART_AND_DATASET_ASSETS = [
     "stg_technical_features_1h",
     "stg_forward_targets_1h",
@@ -88,8 +91,16 @@ def run_demo(start: date, days: int, symbols: list[str], instance: dg.DagsterIns
         materialize_selection(defs, instance, resources, DAILY_ASSETS,
                               tags=range_tags(start, last_day + timedelta(days=LOOKAHEAD_DAYS), symbol))
         materialize_selection(defs, instance, resources, TARGET_ASSETS, tags=range_tags(start, last_day, symbol))
-        outcome.runs += 2
-        log(f"  {symbol}: {start}..{last_day} ingested, checked, processed and loaded")
+        materialize_selection(defs, instance, resources, VENDOR_PRODUCT_ASSETS, tags=range_tags(start, last_day, symbol))
+        outcome.runs += 3
+        log(f"  {symbol}: {start}..{last_day} ingested (Coinbase, CoinAPI), checked, processed and loaded")
+    materialize_selection(defs, instance, resources, VENDOR_DAY_ASSETS, tags={
+        "dagster/asset_partition_range_start": start.isoformat(),
+        "dagster/asset_partition_range_end": last_day.isoformat(),
+    })
+    materialize_selection(defs, instance, resources, ["vendor_status"])
+    outcome.runs += 2
+    log(f"  CryptoQuant, FRED vintages, Alpha Vantage and Fear & Greed ingested for {start}..{last_day}")
 
     materialize_selection(defs, instance, resources, MART_AND_DATASET_ASSETS)
     outcome.runs += 1
@@ -156,7 +167,11 @@ def main(argv: list[str] | None = None) -> None:
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     replay = dict(item.split("=", 1) for item in args.replay)
     with SandboxServer(replay=replay) as sandbox:
-        os.environ["COINBASE_BASE_URL"] = sandbox.coinbase_url()
+        # Every vendor through the sandbox, with the keys it accepts. Its Alpha Vantage twin gets no
+        # per-minute limit so the demo doesn't wait out the free plan's 5 calls a minute.
+        os.environ.update(vendor_env(sandbox))
+        sandbox.vendors["alphavantage"].configure(per_minute=None)
+        os.environ["ALPHAVANTAGE_REQUESTS_PER_MINUTE"] = "600"
         print(f"Vendor sandbox at {sandbox.url}; building {args.days} days from {args.start} for {args.symbols}")
         with dg.DagsterInstance.get() as instance:
             outcome = run_demo(args.start, args.days, args.symbols.split(","), instance)

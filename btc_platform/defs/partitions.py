@@ -58,11 +58,24 @@ def range_tags(first: date, last: date, symbol: str) -> dict[str, str]:
 BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=31)
 
 
-def partitions_in_run(context: dg.AssetExecutionContext) -> list[tuple[str, date, str]]:
-    """(key, day, symbol) of every partition the run targets, oldest first."""
-    keys = [daily_by_symbol.get_partition_key_from_str(str(k)) for k in context.partition_keys]
-    rows = [(str(k), date.fromisoformat(k.keys_by_dimension["date"]), k.keys_by_dimension["symbol"]) for k in keys]
-    return sorted(rows, key=lambda r: (r[2], r[1]))
+def partitions_in_run(context: dg.AssetExecutionContext) -> list[tuple[str, date, str | None]]:
+    """(key, day, symbol) of every partition the run targets, oldest first; symbol is None for
+    assets partitioned by day only."""
+    rows = []
+    for key in map(str, context.partition_keys):
+        if "|" in key:
+            parsed = daily_by_symbol.get_partition_key_from_str(key).keys_by_dimension
+            rows.append((key, date.fromisoformat(parsed["date"]), parsed["symbol"]))
+        else:
+            rows.append((key, date.fromisoformat(key), None))
+    return sorted(rows, key=lambda r: (r[2] or "", r[1]))
+
+
+def run_window(context: dg.AssetExecutionContext) -> tuple[datetime, datetime]:
+    """[start of the first day, end of the last day) of the run's partitions: one vendor request
+    sequence covers a whole backfill chunk, then the rows are split into daily partitions."""
+    days = [day for _, day, _ in partitions_in_run(context)]
+    return day_bounds(min(days))[0], day_bounds(max(days))[1]
 
 
 def build_each_partition(context: dg.AssetExecutionContext, build) -> dg.MaterializeResult:

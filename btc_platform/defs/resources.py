@@ -12,9 +12,11 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from btc_platform.config import BASE_URL_ENV, DEFAULT_BASE_URLS, Settings
+from btc_platform.config import BASE_URL_ENV, DEFAULT_BASE_URLS, KEY_ENV, Settings
 from btc_platform.lake import Lake
-from btc_platform.vendors import coinbase
+from btc_platform.vendor_status import VendorStatusStore
+from btc_platform.vendors import alphavantage, coinapi, coinbase, cryptoquant, feargreed, fred
+from btc_platform.vendors.errors import NoCredentialsError
 from btc_platform.warehouse import duckdb_store
 
 
@@ -30,6 +32,9 @@ class LakeResource(dg.ConfigurableResource):
     def lake(self) -> Lake:
         return Lake(self.url)
 
+    def vendor_status(self) -> VendorStatusStore:
+        return VendorStatusStore(self.lake())
+
 
 class CoinbaseResource(dg.ConfigurableResource):
     """Coinbase Exchange public market data (no key needed for candles)."""
@@ -39,6 +44,70 @@ class CoinbaseResource(dg.ConfigurableResource):
     @contextmanager
     def http(self):
         with coinbase.make_http(self.base_url) as http:
+            yield http
+
+
+class KeyedVendorResource(dg.ConfigurableResource):
+    """A vendor that needs a key. Unset key: the vendor is skipped with status `no_credentials`."""
+
+    base_url: str
+    api_key: str | None = None
+
+    vendor: str = ""  # set by each subclass
+
+    def require_key(self) -> str:
+        if not self.api_key:
+            raise NoCredentialsError(f"{KEY_ENV[self.vendor]} is not set", vendor=self.vendor, endpoint="*")
+        return self.api_key
+
+
+class CoinAPIResource(KeyedVendorResource):
+    vendor: str = "coinapi"
+
+    @contextmanager
+    def http(self):
+        with coinapi.make_http(self.base_url, self.require_key()) as http:
+            yield http
+
+
+class CryptoQuantResource(KeyedVendorResource):
+    vendor: str = "cryptoquant"
+
+    @contextmanager
+    def http(self):
+        with cryptoquant.make_http(self.base_url, self.require_key()) as http:
+            yield http
+
+
+class FredResource(KeyedVendorResource):
+    vendor: str = "fred"
+
+    @contextmanager
+    def http(self):
+        with fred.make_http(self.base_url, self.require_key()) as http:
+            yield http
+
+
+class AlphaVantageResource(KeyedVendorResource):
+    vendor: str = "alphavantage"
+    requests_per_day: int = 25  # the free plan; the asset plans its requests within it
+    requests_per_minute: int = 5  # the free plan's pace
+
+    @contextmanager
+    def http(self):
+        with alphavantage.make_http(self.base_url, self.require_key(),
+                                    rate_per_s=self.requests_per_minute / 60.0) as http:
+            yield http
+
+
+class FearGreedResource(dg.ConfigurableResource):
+    """alternative.me's Crypto Fear & Greed index: free, no key."""
+
+    base_url: str
+
+    @contextmanager
+    def http(self):
+        with feargreed.make_http(self.base_url) as http:
             yield http
 
 
@@ -66,15 +135,34 @@ class ArtifactsResource(dg.ConfigurableResource):
     models_dir: str
 
 
+def vendor_base_url(vendor: str):
+    return env_or_default(BASE_URL_ENV[vendor], DEFAULT_BASE_URLS[vendor])
+
+
+def vendor_key(vendor: str):
+    # EnvVar when set (the UI shows the variable, never the value); None skips the vendor.
+    return dg.EnvVar(KEY_ENV[vendor]) if os.environ.get(KEY_ENV[vendor]) else None
+
+
 def build_resources(settings: Settings | None = None) -> dict:
     settings = settings or Settings()
     from btc_platform.defs.warehouse.dbt import dbt_resource  # dbt needs its project prepared first
 
     return {
-        "lake": LakeResource(url=env_or_default("BTC_PLATFORM_LAKE_URL", settings.lake_url)),
-        "coinbase_api": CoinbaseResource(
-            base_url=env_or_default(BASE_URL_ENV["coinbase"], DEFAULT_BASE_URLS["coinbase"])
+        "coinapi_api": CoinAPIResource(base_url=vendor_base_url("coinapi"), api_key=vendor_key("coinapi")),
+        "cryptoquant_api": CryptoQuantResource(
+            base_url=vendor_base_url("cryptoquant"), api_key=vendor_key("cryptoquant")
         ),
+        "fred_api": FredResource(base_url=vendor_base_url("fred"), api_key=vendor_key("fred")),
+        "alphavantage_api": AlphaVantageResource(
+            base_url=vendor_base_url("alphavantage"),
+            api_key=vendor_key("alphavantage"),
+            requests_per_day=int(os.environ.get("ALPHAVANTAGE_REQUESTS_PER_DAY", 25)),
+            requests_per_minute=int(os.environ.get("ALPHAVANTAGE_REQUESTS_PER_MINUTE", 5)),
+        ),
+        "feargreed_api": FearGreedResource(base_url=vendor_base_url("feargreed")),
+        "lake": LakeResource(url=env_or_default("BTC_PLATFORM_LAKE_URL", settings.lake_url)),
+        "coinbase_api": CoinbaseResource(base_url=vendor_base_url("coinbase")),
         "warehouse": DuckDBWarehouseResource(
             path=env_or_default("BTC_PLATFORM_DUCKDB_PATH", settings.duckdb_path)
         ),
