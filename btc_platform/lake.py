@@ -143,6 +143,11 @@ class Lake:
                     found[path[len(self.root) + 1:]] = json.load(f)
         return found
 
+    def put_bytes(self, relpath: str, data: bytes) -> str:
+        self._put_atomic(f"{self.root}/{relpath}", data)
+        root = self.root if self.is_local else self.fs.unstrip_protocol(self.root)
+        return f"{root}/{relpath}"
+
     def delete_document(self, relpath: str) -> None:
         target = f"{self.root}/{relpath}"
         if self.fs.exists(target):

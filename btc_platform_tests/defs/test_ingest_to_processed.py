@@ -1,6 +1,7 @@
 """Ingest, quality checks and the processed layer, materialized for real against the sandbox."""
 
 from datetime import date
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -40,7 +41,8 @@ def test_a_partition_is_ingested_checked_and_resampled(run, lake):
     assert candles["ts"].min() >= pd.Timestamp(DAY, tz="UTC")
 
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
-    assert checks == {"no_duplicates": True, "ohlc_valid": True, "within_partition": True, "coverage": True}
+    assert checks == dict.fromkeys(["no_duplicates", "ohlc_valid", "within_partition", "no_future_timestamps",
+                                    "coverage", "no_outliers", "raw_coverage"], True)
     summary = lake.read_json(candles_ref(DAY, "BTC-USD"), "_quality.json")
     assert summary["present_bars"] == len(candles) and summary["expected_bars"] == 1440
     assert summary["blocking_failures"] == []
@@ -126,3 +128,14 @@ def test_warehouse_load_replaces_its_partition(run, platform_env):
     once = table_row_count(platform_env["BTC_PLATFORM_DUCKDB_PATH"], "raw.coinbase_candles_1m")
     run(["warehouse_coinbase_candles_1m"], KEY)
     assert table_row_count(platform_env["BTC_PLATFORM_DUCKDB_PATH"], "raw.coinbase_candles_1m") == once > 1380
+
+
+def test_coverage_report_charts_the_checked_days(run, lake, platform_env):
+    run(INGEST, KEY)
+    run(INGEST, multi_key(DAY, "ETH-USD"))
+    result = run(["coverage_report"])
+    meta = metadata(result, "coverage_report")
+    assert meta["days"] == 1 and set(meta["datasets"]) == {"coinbase_candles_1m BTC-USD", "coinbase_candles_1m ETH-USD"}
+    png = (Path(platform_env["BTC_PLATFORM_LAKE_URL"]) / "_reports/coverage/coverage.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and meta["chart"].startswith("![coverage")
+    assert 0.9 < meta["lowest_coverage"] <= 1.0

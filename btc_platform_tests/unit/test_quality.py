@@ -35,8 +35,10 @@ def test_summary_counts_every_problem_exactly():
 
     assert s["expected_bars"] == 10 and s["present_bars"] == 7 and s["rows"] == 8
     assert s["coverage"] == pytest.approx(0.7)
+    # Hourly bars: no hour is "no trade" (the default allows 10 minutes), so the gap is missing.
     assert s["gaps"] == [{"start": "2024-03-01T03:00:00+00:00", "end": "2024-03-01T06:00:00+00:00",
-                          "bars": 3}]
+                          "bars": 3, "kind": "missing", "reason": "long"}]
+    assert s["missing_bars"] == 3 and s["no_trade_bars"] == 0 and s["coverage_adjusted"] == pytest.approx(0.7)
     assert s["gap_count"] == 1 and s["largest_gap_bars"] == 3
     assert s["duplicates"] == 1
     assert s["ohlc_violations"] == 1
@@ -48,8 +50,10 @@ def test_summary_counts_every_problem_exactly():
     assert json.loads(json.dumps(s)) == s     # plain JSON, no numpy types
 
     failures = blocking_failures(s)
-    assert len(failures) == 2
+    assert len(failures) == 3
     assert any("duplicate" in f for f in failures) and any("OHLC" in f for f in failures)
+    assert any("adjusted coverage 70.0% below 90%" in f for f in failures)
+    assert len(blocking_failures(s, min_coverage=None)) == 2
     assert len(warnings(s)) == 1 and "70.0%" in warnings(s)[0]
 
 
@@ -92,8 +96,10 @@ def test_empty_frame_is_one_gap_over_the_window():
     s = summarize_candles(bars([]), **WINDOW)
     assert s["coverage"] == 0.0 and s["present_bars"] == 0 and s["rows"] == 0
     assert s["gaps"] == [{"start": "2024-03-01T00:00:00+00:00", "end": "2024-03-01T10:00:00+00:00",
-                          "bars": 10}]
-    assert blocking_failures(s) == [] and len(warnings(s)) == 1
+                          "bars": 10, "kind": "missing", "reason": "long"}]
+    assert len(blocking_failures(s)) == 1 and "coverage 0.0%" in blocking_failures(s)[0]
+    assert blocking_failures({**s, "listed": False}) == []   # a product before its listing
+    assert len(warnings(s)) == 1
 
 
 def test_one_minute_day_with_microsecond_ts():
@@ -103,4 +109,4 @@ def test_one_minute_day_with_microsecond_ts():
                           dataset="coinbase_candles_1m", partition="2024-03-01")
     assert s["expected_bars"] == 1440 and s["present_bars"] == 1380
     assert s["gaps"] == [{"start": "2024-03-01T01:40:00+00:00", "end": "2024-03-01T02:40:00+00:00",
-                          "bars": 60}]
+                          "bars": 60, "kind": "missing", "reason": "long"}]
