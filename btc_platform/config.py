@@ -57,3 +57,11 @@ class Settings:
 
 def project_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+def prepare_instance_home(home: Path) -> None:
+    """The embedded Dagster instance's folder; a new one gets a dagster.yaml without the telemetry notice."""
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n")

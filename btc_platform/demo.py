@@ -11,14 +11,16 @@ from __future__ import annotations
 import argparse
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
 
+from btc_platform.config import prepare_instance_home
 from btc_platform.defs.features.assets import LOOKAHEAD_DAYS
-from btc_platform.defs.partitions import range_tags
+from btc_platform.defs.partitions import HISTORY_START, range_tags
 from btc_platform.sandbox import SandboxServer
 from btc_platform.sandbox.registry import vendor_env
 
@@ -33,7 +35,10 @@ DAILY_ASSETS = [
 ]
 TARGET_ASSETS = ["forward_targets_1h", "warehouse_forward_targets_1h"]
 VENDOR_PRODUCT_ASSETS = ["coinapi_spot_ohlcv_1h", "coinapi_perp_ohlcv_1h", "coinapi_funding_rates"]
-VENDOR_DAY_ASSETS = ["cryptoquant_onchain_metrics", "fred_vintages", "alphavantage_daily", "fear_greed_index"]
+VENDOR_DAY_ASSETS = ["cryptoquant_onchain_metrics", "alphavantage_daily", "fear_greed_index"]
+CONTEXT_ASSETS = ["context_features_1h", "warehouse_context_features_1h"]
+# Days of vendor history the context features read before the window (FRED: a year for YoY).
+VENDOR_LOOKBACK_DAYS = {"fred_vintages": 400, "others": 21}
 MART_AND_DATASET_ASSETS = [
     "stg_technical_features_1h",
     "stg_forward_targets_1h",
@@ -85,22 +90,32 @@ def run_demo(start: date, days: int, symbols: list[str], instance: dg.DagsterIns
     outcome = DemoResult()
     began = time.monotonic()
     last_day = start + timedelta(days=days - 1)
+
+    def day_range(first, last):
+        return {"dagster/asset_partition_range_start": first.isoformat(),
+                "dagster/asset_partition_range_end": last.isoformat()}
+
+    # Vendors without products first: the context features of each product read them.
+    materialize_selection(defs, instance, resources, ["fred_vintages"], HISTORY_START.isoformat())
+    materialize_selection(defs, instance, resources, ["fred_vintages"],
+                          tags=day_range(start - timedelta(days=VENDOR_LOOKBACK_DAYS["fred_vintages"]), last_day))
+    materialize_selection(defs, instance, resources, VENDOR_DAY_ASSETS,
+                          tags=day_range(start - timedelta(days=VENDOR_LOOKBACK_DAYS["others"]), last_day))
+    outcome.runs += 3
+    log(f"  FRED vintages (with their history), CryptoQuant, Alpha Vantage, Fear & Greed ingested to {last_day}")
     for symbol in symbols:
-        # One run per product over the window, as a backfill chunk runs; one day past the window
-        # is ingested so that the window's last forward targets can be computed.
+        # One run per product over the window, as a backfill chunk runs; the days past the window
+        # that the window's forward targets look ahead to are ingested too.
         materialize_selection(defs, instance, resources, DAILY_ASSETS,
                               tags=range_tags(start, last_day + timedelta(days=LOOKAHEAD_DAYS), symbol))
         materialize_selection(defs, instance, resources, TARGET_ASSETS, tags=range_tags(start, last_day, symbol))
-        materialize_selection(defs, instance, resources, VENDOR_PRODUCT_ASSETS, tags=range_tags(start, last_day, symbol))
-        outcome.runs += 3
-        log(f"  {symbol}: {start}..{last_day} ingested (Coinbase, CoinAPI), checked, processed and loaded")
-    materialize_selection(defs, instance, resources, VENDOR_DAY_ASSETS, tags={
-        "dagster/asset_partition_range_start": start.isoformat(),
-        "dagster/asset_partition_range_end": last_day.isoformat(),
-    })
-    materialize_selection(defs, instance, resources, ["vendor_status"])
-    outcome.runs += 2
-    log(f"  CryptoQuant, FRED vintages, Alpha Vantage and Fear & Greed ingested for {start}..{last_day}")
+        materialize_selection(defs, instance, resources, VENDOR_PRODUCT_ASSETS,
+                              tags=range_tags(start - timedelta(days=8), last_day, symbol))
+        materialize_selection(defs, instance, resources, CONTEXT_ASSETS, tags=range_tags(start, last_day, symbol))
+        outcome.runs += 4
+        log(f"  {symbol}: {start}..{last_day} ingested (Coinbase, CoinAPI), checked, processed, in context, loaded")
+    materialize_selection(defs, instance, resources, ["vendor_status", "coverage_report"])
+    outcome.runs += 1
 
     materialize_selection(defs, instance, resources, MART_AND_DATASET_ASSETS)
     outcome.runs += 1
@@ -164,7 +179,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     os.environ.setdefault("DAGSTER_HOME", str(Path("data/dagster_home").resolve()))
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    prepare_instance_home(Path(os.environ["DAGSTER_HOME"]))
+    # The demo's terminal shows its own summary; Dagster's beta/preview notices go to the run logs.
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
     replay = dict(item.split("=", 1) for item in args.replay)
     with SandboxServer(replay=replay) as sandbox:
         # Every vendor through the sandbox, with the keys it accepts. Its Alpha Vantage twin gets no

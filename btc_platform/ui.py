@@ -9,10 +9,12 @@ import signal
 import sys
 from pathlib import Path
 
+from btc_platform.config import prepare_instance_home
+
 
 def main() -> None:
     os.environ.setdefault("DAGSTER_HOME", str(Path("data/dagster_home").resolve()))
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    prepare_instance_home(Path(os.environ["DAGSTER_HOME"]))
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     dagster = str(Path(sys.executable).parent / "dagster")
     args = sys.argv[1:] or ["-h", "127.0.0.1", "-p", "3000"]

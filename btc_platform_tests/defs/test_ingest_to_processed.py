@@ -1,6 +1,7 @@
 """Ingest, quality checks and the processed layer, materialized for real against the sandbox."""
 
-from datetime import date
+import math
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -9,7 +10,7 @@ import pytest
 
 from btc_platform.defs.coinbase.assets import candles_ref
 from btc_platform.defs.features.assets import processed_ref
-from btc_platform.defs.partitions import multi_key
+from btc_platform.defs.partitions import multi_key, range_tags
 from btc_platform.lake import Lake
 from btc_platform.sandbox import FaultRule
 
@@ -105,18 +106,23 @@ def test_duplicates_block_the_processed_layer(run, lake):
     assert "blocked by quality checks" in str(alone.all_events)
 
 
-def test_targets_wait_for_the_next_day_then_look_ahead_24h(run, lake):
-    run([*INGEST, "candles_1h"], KEY)
+def test_targets_wait_for_the_days_they_look_ahead_to(run, lake):
+    """Day D's 5-day targets need candles through D+5; then they equal the log ratios of closes."""
+    run([*INGEST, "candles_1h"], tags=range_tags(DAY, DAY + timedelta(days=4), "BTC-USD"))
     early = run(["forward_targets_1h"], KEY, raise_on_error=False)
-    assert not early.success and "need candles_1h for 2024-01-03" in str(early.all_events)
+    assert not early.success and "need candles_1h through 2024-01-07" in str(early.all_events)
 
-    run([*INGEST, "candles_1h"], multi_key(date(2024, 1, 3), "BTC-USD"))
+    run([*INGEST, "candles_1h"], multi_key(DAY + timedelta(days=5), "BTC-USD"))
     run(["forward_targets_1h", "technical_features_1h"], KEY)
     targets = lake.read(processed_ref("forward_targets", DAY, "BTC-USD"))
-    bars = lake.read_many([processed_ref("candles", DAY, "BTC-USD"), processed_ref("candles", date(2024, 1, 3), "BTC-USD")])
-    assert len(targets) == 24 and targets["target_return_24h"].notna().all()
-    expected = float(pd.Series(bars["close"]).pipe(lambda c: (c.shift(-24) / c).map(lambda r: __import__("math").log(r))).iloc[0])
-    assert targets["target_return_24h"].iloc[0] == pytest.approx(expected, rel=1e-12)
+    bars = lake.read_many([processed_ref("candles", DAY + timedelta(days=n), "BTC-USD") for n in range(6)])
+    close = bars.set_index("ts")["close"]
+    assert len(targets) == 24 and targets["target_return_5d"].notna().all()
+    first = targets["ts"].iloc[0]
+    for horizon in ("1h", "24h", "3d", "5d"):
+        expected = math.log(close[first + pd.Timedelta(horizon)] / close[first])
+        assert targets[f"target_return_{horizon}"].iloc[0] == pytest.approx(expected, rel=1e-12)
+    assert set(targets["target_label_24h"]) <= {"sell", "hold", "buy"}
     features = lake.read(processed_ref("technical_features", DAY, "BTC-USD"))
     assert len(features) == 24 and features["rsi_14"].notna().sum() > 0
 

@@ -15,7 +15,7 @@ from btc_platform.warehouse.duckdb_store import read_table
 pytestmark = pytest.mark.e2e
 
 # Nine days warm the 200-bar SMA; eleven more leave every split, purged by 24h, 24+ rows.
-START, DAYS = date(2024, 1, 1), 20
+START, DAYS = date(2024, 1, 1), 20  # ingested through DAYS + 5 (the 5d targets)
 
 
 def test_whole_graph_from_sandbox_to_trained_model(platform_env):

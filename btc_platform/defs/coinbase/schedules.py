@@ -2,12 +2,13 @@
 
 import dagster as dg
 
-from btc_platform.defs.coinbase.assets import coinbase_candles_1m
-from btc_platform.defs.monitoring.assets import coinbase_candles_1m_quality
+from btc_platform.defs.partitions import daily_by_symbol
 
+# Selected by key: the quality asset lives in the monitoring area, which imports this one.
 coinbase_daily_job = dg.define_asset_job(
     "coinbase_daily_ingest",
-    selection=[coinbase_candles_1m, coinbase_candles_1m_quality],
+    selection=dg.AssetSelection.assets("coinbase_candles_1m", "coinbase_candles_1m_quality"),
+    partitions_def=daily_by_symbol,
     description="Ingest and check one UTC day of Coinbase candles for one product.",
 )
 

@@ -22,15 +22,18 @@ from btc_platform.defs.partitions import (
     daily_by_symbol,
 )
 from btc_platform.defs.resources import LakeResource
-from btc_platform.features import compute_forward_returns, compute_technical_features, resample_ohlcv
+from btc_platform.features import compute_technical_features, resample_ohlcv
+from btc_platform.features.targets import compute_targets, lookahead_partitions
 from btc_platform.lake import PartitionRef
 
 BAR = pd.Timedelta(hours=1)
 BARS_PER_YEAR = 24 * 365
 # SMA 200 needs 200 hourly bars; 10 days (240 bars) also lets the EMAs and Wilder averages settle.
 LOOKBACK_DAYS = 10
-TARGET_HORIZONS = {"1h": 1, "24h": 24}
-LOOKAHEAD_DAYS = 1  # the 24h target of the day's last bar needs the next day's last bar
+SHORT_HORIZONS = {h: pd.Timedelta(h) for h in ("1h", "24h", "3d", "5d")}
+LONG_HORIZONS = {"90d": pd.Timedelta(days=90)}
+# Days after D that must exist before D's short targets can be computed (5d of the day's last bar).
+LOOKAHEAD_DAYS = lookahead_partitions(SHORT_HORIZONS, BAR)
 
 # Eager, but never past a failed blocking check upstream.
 AUTOMATION = dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
@@ -99,28 +102,46 @@ def _on_day(frame: pd.DataFrame, day) -> pd.DataFrame:
     return frame[(frame["ts"] >= start) & (frame["ts"] < end)].reset_index(drop=True)
 
 
-@dg.asset(
-    group_name="processed",
-    partitions_def=daily_by_symbol,
-    backfill_policy=BACKFILL_POLICY,
-    deps=[dg.AssetDep("candles_1h", partition_mapping=date_window_mapping(0, LOOKAHEAD_DAYS))],
-    kinds={"pandas", "parquet"},
-    description="Forward log returns over 1h and 24h from each bar's close (targets, never features). "
-    "Day D materializes only once day D+1's bars exist.",
-    automation_condition=AUTOMATION,
-)
-def forward_targets_1h(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    store = lake.lake()
+def forward_targets_asset(name: str, horizons: dict[str, pd.Timedelta], *, label_horizon: str,
+                          price_horizons: tuple[str, ...] = ()) -> dg.AssetsDefinition:
+    """Targets of each 1-hour bar over `horizons`; day D waits for the days its horizons reach."""
+    lookahead_days = lookahead_partitions(horizons, BAR)
+    names = ", ".join(horizons)
 
-    def build(key, day, symbol):
-        following = processed_ref("candles", day + timedelta(days=LOOKAHEAD_DAYS), symbol)
-        if not store.exists(following):
-            raise dg.Failure(
-                f"{key}: the 24h targets need candles_1h for {following.day} "
-                f"({store.display_path(following)}), which does not exist yet"
-            )
-        bars = store.read_many([processed_ref("candles", day, symbol), following])
-        targets = compute_forward_returns(bars.sort_values("ts", ignore_index=True), TARGET_HORIZONS, BAR)
-        return _write(context, store, "forward_targets", day, symbol, _on_day(targets, day))
+    @dg.asset(
+        name=name,
+        group_name="processed",
+        partitions_def=daily_by_symbol,
+        backfill_policy=BACKFILL_POLICY,
+        deps=[dg.AssetDep("candles_1h", partition_mapping=date_window_mapping(0, lookahead_days))],
+        kinds={"pandas", "parquet"},
+        description=f"Forward targets of each 1-hour bar over {names} (targets, never features): log and "
+        f"percent returns from the bar's close, {'the price, ' if price_horizons else ''}and a sell/hold/buy "
+        f"label at +-2% over {label_horizon}. Day D materializes once day D+{lookahead_days} exists; a "
+        "target across an outage is null, never measured from a wrong bar.",
+        automation_condition=AUTOMATION,
+    )
+    def _targets(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+        store = lake.lake()
 
-    return build_each_partition(context, build)
+        def build(key, day, symbol):
+            future = [processed_ref("candles", day + timedelta(days=n), symbol) for n in range(lookahead_days + 1)]
+            if not store.exists(future[-1]):
+                raise dg.Failure(
+                    f"{key}: the {names} targets need candles_1h through {future[-1].day} "
+                    f"({store.display_path(future[-1])}), which does not exist yet"
+                )
+            bars = store.read_many(future).sort_values("ts", ignore_index=True)
+            targets = compute_targets(bars, bar=BAR, horizons=horizons, label_horizon=label_horizon,
+                                      price_horizons=price_horizons)
+            return _write(context, store, name.removesuffix("_1h"), day, symbol, _on_day(targets, day))
+
+        return build_each_partition(context, build)
+
+    return _targets
+
+
+# Short horizons feed the hourly training table; the 90-day horizon waits 90 days, so it has its own asset.
+forward_targets_1h = forward_targets_asset("forward_targets_1h", SHORT_HORIZONS, label_horizon="24h")
+forward_targets_90d_1h = forward_targets_asset("forward_targets_90d_1h", LONG_HORIZONS, label_horizon="90d",
+                                               price_horizons=("90d",))

@@ -46,4 +46,6 @@ warehouse_loads = [
                     lambda d, s: processed_ref("technical_features", d, s)),
     lake_table_load("warehouse_forward_targets_1h", "forward_targets_1h", "processed.forward_targets_1h",
                     lambda d, s: processed_ref("forward_targets", d, s)),
+    lake_table_load("warehouse_context_features_1h", "context_features_1h", "processed.context_features_1h",
+                    lambda d, s: processed_ref("context_features", d, s)),
 ]

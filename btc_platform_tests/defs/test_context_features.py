@@ -1,0 +1,44 @@
+"""Macro, on-chain, sentiment and market-structure features on the 1-hour grid, from the lake."""
+
+from datetime import date, timedelta
+
+import pandas as pd
+
+from btc_platform.defs.partitions import HISTORY_START, range_tags
+from btc_platform.features.alignment import MACRO_COLUMNS
+from btc_platform.lake import Lake, PartitionRef
+
+FIRST, LAST = date(2024, 3, 4), date(2024, 3, 5)
+
+
+def days(first, last) -> dict[str, str]:
+    return {"dagster/asset_partition_range_start": first.isoformat(),
+            "dagster/asset_partition_range_end": last.isoformat()}
+
+
+def test_context_features_join_every_vendor_as_known_at_each_bar(run, clean_sandbox, platform_env):
+    run(["coinbase_candles_1m", "coinbase_candles_1m_quality", "candles_1h"], tags=range_tags(FIRST, LAST, "BTC-USD"))
+    run(["coinapi_spot_ohlcv_1h", "coinapi_perp_ohlcv_1h", "coinapi_funding_rates"],
+        tags=range_tags(FIRST - timedelta(days=8), LAST, "BTC-USD"))
+    run(["fred_vintages"], HISTORY_START.isoformat())  # everything published before the history starts
+    # YoY needs the year-earlier value as then known: the vintages of the 400 days the asset reads.
+    run(["fred_vintages"], tags=days(FIRST - timedelta(days=400), LAST))
+    run(["alphavantage_daily", "cryptoquant_onchain_metrics", "fear_greed_index"],
+        tags=days(FIRST - timedelta(days=21), LAST))
+    run(["context_features_1h"], tags=range_tags(FIRST, LAST, "BTC-USD"))
+
+    lake = Lake(platform_env["BTC_PLATFORM_LAKE_URL"])
+    day = lake.read(PartitionRef("processed", "context_features", FIRST, symbol="BTC-USD", interval="1h"))
+    assert len(day) == 24 and day["ts"].is_monotonic_increasing
+    for column in ("us10y_yield", "cpi_yoy", "unemployment_rate", "fed_funds", "vix"):
+        assert day[column].notna().all(), column
+    assert day["gold_price"].isna().all()  # no vendor in the plan has gold: null, never invented
+    assert (day["cpi_yoy_age_hours"] > 0).all()
+    assert day["fear_greed_index"].notna().all()
+    assert day["funding_rate"].notna().all() and day["funding_rate_zscore_7d"].notna().any()
+    assert day["perp_spot_basis"].notna().all()
+    assert set(MACRO_COLUMNS) <= set(day.columns)
+    # Known when the bar closed: no value is younger than zero hours.
+    ages = day[[c for c in day.columns if c.endswith("_age_hours")]]
+    assert (ages.fillna(0) >= 0).all().all()
+    assert pd.Timestamp(FIRST, tz="UTC") == day["ts"].iloc[0]
