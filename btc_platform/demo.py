@@ -19,7 +19,7 @@ from pathlib import Path
 import dagster as dg
 
 from btc_platform.config import prepare_instance_home
-from btc_platform.defs.features.assets import LOOKAHEAD_DAYS
+from btc_platform.defs.features.assets import LOOKAHEAD_DAYS, TIMEFRAMES
 from btc_platform.defs.partitions import HISTORY_START, range_tags
 from btc_platform.sandbox import SandboxServer
 from btc_platform.sandbox.registry import vendor_env
@@ -27,8 +27,9 @@ from btc_platform.sandbox.registry import vendor_env
 DAILY_ASSETS = [
     "coinbase_candles_1m",
     "coinbase_candles_1m_quality",
-    "candles_1h",
-    "technical_features_1h",
+    *(f"candles_{tf}" for tf in TIMEFRAMES),
+    *(f"technical_features_{tf}" for tf in TIMEFRAMES),
+    "multi_timeframe_features_1h",
     "warehouse_coinbase_candles_1m",
     "warehouse_candles_1h",
     "warehouse_technical_features_1h",

@@ -109,6 +109,7 @@ def replace_partition(
         try:
             con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
             con.execute(f"CREATE TABLE IF NOT EXISTS {qualified} AS SELECT * FROM _incoming LIMIT 0")
+            _add_new_columns(con, qualified, schema, name)
             con.execute(f"DELETE FROM {qualified} WHERE {where}", list(partition.values()))
             inserted = con.execute(f"INSERT INTO {qualified} BY NAME SELECT * FROM _incoming").fetchone()
             con.commit()
@@ -118,6 +119,16 @@ def replace_partition(
     finally:
         con.close()
     return int(inserted[0]) if inserted else 0
+
+
+def _add_new_columns(con, qualified: str, schema: str, name: str) -> None:
+    """A dataset that gained columns (e.g. more features) widens its table; older rows read NULL there."""
+    existing = {row[0] for row in con.execute(
+        "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+        [schema, name]).fetchall()}
+    for column, column_type, *_ in con.execute("DESCRIBE _incoming").fetchall():
+        if column not in existing:
+            con.execute(f'ALTER TABLE {qualified} ADD COLUMN "{column}" {column_type}')
 
 
 def read_table(db_path: str | Path, sql_or_table: str) -> pd.DataFrame:

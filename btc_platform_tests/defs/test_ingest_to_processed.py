@@ -145,3 +145,25 @@ def test_coverage_report_charts_the_checked_days(run, lake, platform_env):
     png = (Path(platform_env["BTC_PLATFORM_LAKE_URL"]) / "_reports/coverage/coverage.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and meta["chart"].startswith("![coverage")
     assert 0.9 < meta["lowest_coverage"] <= 1.0
+
+
+def test_every_timeframe_and_the_1h_rows_see_only_closed_higher_bars(run, lake):
+    tfs = ["5m", "15m", "1h", "4h", "1d"]
+    run([*INGEST, *(f"candles_{tf}" for tf in tfs), *(f"technical_features_{tf}" for tf in tfs),
+         "multi_timeframe_features_1h"], tags=range_tags(DAY, DAY + timedelta(days=1), "BTC-USD"))
+    day2 = DAY + timedelta(days=1)
+    rows = {tf: len(lake.read(processed_ref("technical_features", day2, "BTC-USD", tf))) for tf in tfs}
+    assert rows == {"5m": 288, "15m": 96, "1h": 24, "4h": 6, "1d": 1}
+    assert len(lake.read(processed_ref("technical_features", day2, "BTC-USD", "1h")).columns) > 50 + 3
+
+    mtf = lake.read(processed_ref("multi_timeframe_features", day2, "BTC-USD")).set_index("ts")
+    h4 = lake.read_many([processed_ref("technical_features", d, "BTC-USD", "4h") for d in (DAY, day2)]).set_index("ts")
+    start = pd.Timestamp(day2, tz="UTC")
+    # The 00:00-04:00 bar closes at 04:00: first visible on the 03:00 hour (closing 04:00), not before.
+    assert mtf.loc[start + pd.Timedelta(hours=3), "momentum_5_4h"] == h4.loc[start, "momentum_5"]
+    assert mtf.loc[start + pd.Timedelta(hours=2), "momentum_5_4h"] == h4.loc[start - pd.Timedelta(hours=4), "momentum_5"]
+    # The day's own 1d bar closes at midnight: only the last hour sees it; earlier hours see yesterday's.
+    d1 = lake.read_many([processed_ref("technical_features", d, "BTC-USD", "1d") for d in (DAY, day2)]).set_index("ts")
+    assert d1.loc[start, "kmid"] != d1.loc[start - pd.Timedelta(days=1), "kmid"]
+    assert mtf.loc[start + pd.Timedelta(hours=23), "kmid_1d"] == d1.loc[start, "kmid"]
+    assert (mtf.loc[start:start + pd.Timedelta(hours=22), "kmid_1d"] == d1.loc[start - pd.Timedelta(days=1), "kmid"]).all()

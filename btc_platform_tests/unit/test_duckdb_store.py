@@ -162,3 +162,19 @@ def test_waits_for_another_process_holding_the_file(db):
     finally:
         holder.wait(timeout=30)
     assert table_row_count(db, TABLE) == 10
+
+
+def test_a_dataset_that_gains_columns_widens_its_table(tmp_path):
+    import datetime as _dt
+
+    import pandas as _pd
+
+    from btc_platform.warehouse.duckdb_store import read_table, replace_partition
+
+    db = tmp_path / "w.duckdb"
+    old = _pd.DataFrame({"symbol": ["BTC-USD"], "rsi_14": [55.0]})
+    replace_partition(db, "processed.f", old, partition={"partition_date": _dt.date(2024, 1, 1), "symbol": "BTC-USD"})
+    wider = _pd.DataFrame({"symbol": ["BTC-USD"], "rsi_14": [60.0], "adx_14": [21.5]})
+    replace_partition(db, "processed.f", wider, partition={"partition_date": _dt.date(2024, 1, 2), "symbol": "BTC-USD"})
+    table = read_table(db, "select * from processed.f order by partition_date")
+    assert table["adx_14"].isna().tolist() == [True, False] and table["rsi_14"].tolist() == [55.0, 60.0]

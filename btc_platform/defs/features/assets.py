@@ -1,11 +1,13 @@
-"""The processed layer: 1-hour candles, technical features and forward targets per day and product.
+"""The processed layer: candles per timeframe (5m..1d), technical features per timeframe, 1-hour
+rows with the last closed 4h/1d features, and forward targets, per UTC day and product.
 
-Features read the lookback they need from earlier days' 1-hour candles (declared as a partition
-mapping, so the UI and automation see it); targets read the day after and materialize only once it
-is complete.
+Features read the lookback they need from earlier days' candles (declared as a partition mapping, so
+the UI and automation see it); targets read the days they look ahead to and materialize only once
+those exist.
 """
 
 
+import math
 from datetime import timedelta
 
 import dagster as dg
@@ -20,79 +22,142 @@ from btc_platform.defs.partitions import (
     date_window_mapping,
     day_bounds,
     daily_by_symbol,
+    partitions_in_run,
 )
 from btc_platform.defs.resources import LakeResource
 from btc_platform.features import compute_technical_features, resample_ohlcv
 from btc_platform.features.targets import compute_targets, lookahead_partitions
+from btc_platform.features.technical import FEATURE_COLUMNS, bars_per_day, lookback_bars
+from btc_platform.features.timeframes import TIMEFRAMES as TIMEFRAME_SPECS
+from btc_platform.features.timeframes import join_higher_timeframes
 from btc_platform.lake import PartitionRef
 
 BAR = pd.Timedelta(hours=1)
-BARS_PER_YEAR = 24 * 365
-# SMA 200 needs 200 hourly bars; 10 days (240 bars) also lets the EMAs and Wilder averages settle.
-LOOKBACK_DAYS = 10
+TIMEFRAMES = ("5m", "15m", "1h", "4h", "1d")
 SHORT_HORIZONS = {h: pd.Timedelta(h) for h in ("1h", "24h", "3d", "5d")}
 LONG_HORIZONS = {"90d": pd.Timedelta(days=90)}
 # Days after D that must exist before D's short targets can be computed (5d of the day's last bar).
 LOOKAHEAD_DAYS = lookahead_partitions(SHORT_HORIZONS, BAR)
+# Higher-timeframe columns carried on each 1-hour row (from the last 4h and 1d bars already closed).
+MTF_COLUMNS = ["kmid", "rsi_14", "macd_histogram", "atr_14", "adx_14", "volatility_30", "momentum_5", "ma_20", "std_20"]
 
 # Eager, but never past a failed blocking check upstream.
 AUTOMATION = dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
 
 
-def processed_ref(dataset: str, day, symbol) -> PartitionRef:
-    return PartitionRef("processed", dataset, day, symbol=symbol, interval="1h")
+def processed_ref(dataset: str, day, symbol, interval: str = "1h") -> PartitionRef:
+    return PartitionRef("processed", dataset, day, symbol=symbol, interval=interval)
 
 
-def _write(context, store, dataset, day, symbol, frame) -> dict:
-    written = store.write(processed_ref(dataset, day, symbol), frame)
-    context.log.info(f"{dataset} {symbol} {day}: {written.rows} rows written to {written.path}")
+def _write(context, store, dataset, day, symbol, frame, interval: str = "1h") -> dict:
+    written = store.write(processed_ref(dataset, day, symbol, interval), frame)
+    context.log.info(f"{dataset} {interval} {symbol} {day}: {written.rows} rows written to {written.path}")
     return {**frame_metadata(frame, written.path), "bytes": written.bytes}
 
 
+def lookback_days(timeframe: str) -> int:
+    """Whole days of bars before D that the features of day D need to equal a full-history computation."""
+    return math.ceil(lookback_bars(timeframe) / bars_per_day(timeframe))
+
+
+def candles_asset(timeframe: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=f"candles_{timeframe}",
+        group_name="processed",
+        partitions_def=daily_by_symbol,
+        backfill_policy=BACKFILL_POLICY,
+        deps=[coinbase_candles_1m, coinbase_candles_1m_quality],
+        kinds={"pandas", "parquet"},
+        description=f"{timeframe} OHLCV bars resampled from the day's 1-minute candles, labelled by open time, "
+        "never using a later minute; bars without trades are filled from the previous close with volume 0 "
+        "and `is_filled` set.",
+        automation_condition=AUTOMATION,
+    )
+    def _candles(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+        store = lake.lake()
+
+        def build(key, day, symbol):
+            start, end = day_bounds(day)
+            require_clean(store, candles_ref(day, symbol), key)
+            # The previous day's last minute only seeds the fill of an empty first bar.
+            minutes = store.read_many([candles_ref(day - timedelta(days=1), symbol), candles_ref(day, symbol)])
+            bars = resample_ohlcv(minutes, TIMEFRAME_SPECS[timeframe].rule, pd.Timestamp(start), pd.Timestamp(end),
+                                  symbol=symbol)
+            return _write(context, store, "candles", day, symbol, bars, timeframe)
+
+        return build_each_partition(context, build)
+
+    return _candles
+
+
+def technical_features_asset(timeframe: str) -> dg.AssetsDefinition:
+    days_back = lookback_days(timeframe)
+
+    @dg.asset(
+        name=f"technical_features_{timeframe}",
+        group_name="processed",
+        partitions_def=daily_by_symbol,
+        backfill_policy=BACKFILL_POLICY,
+        deps=[dg.AssetDep(f"candles_{timeframe}", partition_mapping=date_window_mapping(-days_back))],
+        kinds={"pandas", "parquet"},
+        description=f"{len(FEATURE_COLUMNS)} technical features on {timeframe} bars (equal to `ta` where it has "
+        "them; returns, realized volatility, volume, Alpha158 shapes), from "
+        f"{days_back} days of lookback: enough for a day to equal its full-history computation.",
+        automation_condition=AUTOMATION,
+    )
+    def _features(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+        store = lake.lake()
+        targets = partitions_in_run(context)
+        first, last, symbol = targets[0][1], targets[-1][1], targets[0][2]
+        # One read and one computation for the whole run (a backfill chunk), then one write per day.
+        days = [first + timedelta(days=n) for n in range(-days_back, (last - first).days + 1)]
+        bars = store.read_many([processed_ref("candles", d, symbol, timeframe) for d in days])
+        if bars.empty:
+            raise dg.Failure(f"{context.partition_key_range.start}: no candles_{timeframe} for {first}..{last}")
+        features = compute_technical_features(bars.sort_values("ts", ignore_index=True), timeframe)
+        history_from = bars["ts"].min()
+
+        def build(key, day, _symbol):
+            if not store.exists(processed_ref("candles", day, symbol, timeframe)):
+                raise dg.Failure(f"{key}: candles_{timeframe} for {day} is missing")
+            meta = _write(context, store, "technical_features", day, symbol, _on_day(features, day), timeframe)
+            # False where the lake had less history than the lookback (start of history, a demo window).
+            full = history_from <= pd.Timestamp(day - timedelta(days=days_back), tz="UTC")
+            return {**meta, "lookback_complete": bool(full)}
+
+        return build_each_partition(context, build)
+
+    return _features
+
+
+candles = {tf: candles_asset(tf) for tf in TIMEFRAMES}
+technical_features = {tf: technical_features_asset(tf) for tf in TIMEFRAMES}
+candles_1h, technical_features_1h = candles["1h"], technical_features["1h"]
+
+
 @dg.asset(
     group_name="processed",
     partitions_def=daily_by_symbol,
     backfill_policy=BACKFILL_POLICY,
-    deps=[coinbase_candles_1m, coinbase_candles_1m_quality],
+    deps=["technical_features_1h", "technical_features_4h",
+          dg.AssetDep("technical_features_1d", partition_mapping=date_window_mapping(-1))],
     kinds={"pandas", "parquet"},
-    description="1-hour OHLCV bars resampled from the day's 1-minute candles; hours without trades are "
-    "filled from the previous close with volume 0 and `is_filled` set.",
+    description="Each 1-hour row with the last 4h and 1d bars' features that had closed by the hour's close "
+    f"({', '.join(MTF_COLUMNS)}, suffixed _4h and _1d); never a bar still open.",
     automation_condition=AUTOMATION,
 )
-def candles_1h(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+def multi_timeframe_features_1h(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     store = lake.lake()
 
     def build(key, day, symbol):
-        start, end = day_bounds(day)
-        require_clean(store, candles_ref(day, symbol), key)
-        # The previous day's last minute only seeds the fill of an empty first hour.
-        minutes = store.read_many([candles_ref(day - timedelta(days=1), symbol), candles_ref(day, symbol)])
-        bars = resample_ohlcv(minutes, "1h", pd.Timestamp(start), pd.Timestamp(end), symbol=symbol)
-        return _write(context, store, "candles", day, symbol, bars)
-
-    return build_each_partition(context, build)
-
-
-@dg.asset(
-    group_name="processed",
-    partitions_def=daily_by_symbol,
-    backfill_policy=BACKFILL_POLICY,
-    deps=[dg.AssetDep("candles_1h", partition_mapping=date_window_mapping(-LOOKBACK_DAYS))],
-    kinds={"pandas", "parquet"},
-    description=f"Technical features on 1-hour bars (RSI 14, MACD 12/26/9, Bollinger 20/2, SMA 20/50/200, "
-    f"EMA 12/26, ATR 14, 30-bar volatility), computed with {LOOKBACK_DAYS} days of lookback.",
-    automation_condition=AUTOMATION,
-)
-def technical_features_1h(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    store = lake.lake()
-
-    def build(key, day, symbol):
-        if not store.exists(processed_ref("candles", day, symbol)):
-            raise dg.Failure(f"{key}: candles_1h for {day} is missing")
-        days = [day - timedelta(days=n) for n in range(LOOKBACK_DAYS, -1, -1)]
-        bars = store.read_many([processed_ref("candles", d, symbol) for d in days])
-        features = compute_technical_features(bars.sort_values("ts", ignore_index=True), BARS_PER_YEAR)
-        return _write(context, store, "technical_features", day, symbol, _on_day(features, day))
+        base = store.read(processed_ref("technical_features", day, symbol, "1h"))
+        if base is None:
+            raise dg.Failure(f"{key}: technical_features_1h for {day} is missing")
+        # The previous day's bars cover the first hours, before any of the day's 4h or 1d bars closed.
+        higher = {tf: store.read_many([processed_ref("technical_features", d, symbol, tf)
+                                       for d in (day - timedelta(days=1), day)]) for tf in ("4h", "1d")}
+        joined = join_higher_timeframes(base[["ts", "symbol"]], higher, MTF_COLUMNS, base_bar=BAR)
+        return _write(context, store, "multi_timeframe_features", day, symbol, joined)
 
     return build_each_partition(context, build)
 
