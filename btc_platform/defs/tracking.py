@@ -35,3 +35,13 @@ def skip_without_credentials(context: dg.AssetExecutionContext, store: VendorSta
             store.mark_degraded(context.asset_key.to_user_string(), key, resource.vendor, endpoint, "skipped", message)
     context.log.warning(message)
     return True
+
+
+def record_skipped(context: dg.AssetExecutionContext, store: VendorStatusStore, vendor: str, endpoint: str,
+                   error: VendorError) -> None:
+    """The vendor refused (no access, not in the plan): every partition of the run is recorded as
+    skipped, so the restoration sensor re-runs them once the endpoint answers again."""
+    asset = context.asset_key.to_user_string()
+    for key in context.partition_keys:
+        store.mark_degraded(asset, key, vendor, endpoint, "skipped", str(error))
+    context.log.warning(f"{asset} skipped: {error}")

@@ -5,7 +5,7 @@ from datetime import date
 import dagster as dg
 import pytest
 
-from btc_platform.defs.partitions import multi_key, range_tags
+from btc_platform.defs.partitions import multi_key
 from btc_platform.defs.vendor_status.sensors import vendor_access_restored
 from btc_platform.lake import Lake, PartitionRef
 from btc_platform.sandbox.cryptoquant import deny_hourly, grant_hourly

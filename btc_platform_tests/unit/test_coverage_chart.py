@@ -8,7 +8,6 @@ import xml.etree.ElementTree as ET
 import zlib
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from btc_platform.monitoring import coverage_matrix, write_coverage_png, write_coverage_svg

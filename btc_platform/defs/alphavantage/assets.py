@@ -28,7 +28,7 @@ from btc_platform.config import Settings
 from btc_platform.defs.metadata import frame_metadata
 from btc_platform.defs.partitions import BACKFILL_POLICY, build_each_partition, daily, day_bounds, run_window
 from btc_platform.defs.resources import AlphaVantageResource, LakeResource
-from btc_platform.defs.tracking import skip_without_credentials, tracked
+from btc_platform.defs.tracking import record_skipped, skip_without_credentials, tracked
 from btc_platform.lake import Lake, PartitionRef
 from btc_platform.vendors import alphavantage
 from btc_platform.vendors.alphavantage import SERIES, RequestBudget
@@ -204,9 +204,7 @@ def alphavantage_daily(context: dg.AssetExecutionContext, lake: LakeResource, al
                                                     api_key=alphavantage_api.api_key, budget=budget,
                                                     partition=context.partition_key_range.start)
             except NoAccessError as error:
-                for key in context.partition_keys:
-                    status.mark_degraded(asset, key, VENDOR, function, "skipped", str(error))
-                context.log.warning(f"{asset} skipped: {error}")
+                record_skipped(context, status, VENDOR, function, error)
                 return
             except NotEntitledError as error:
                 refused[function] = skipped[name] = f"not entitled: {error}"

@@ -5,7 +5,6 @@ daily partitions. Spot falls back to Coinbase's own 1-hour candles when CoinAPI 
 perpetuals and funding have no fallback and are skipped, which the vendor status records.
 """
 
-from datetime import timedelta
 
 import dagster as dg
 import pandas as pd
@@ -21,7 +20,7 @@ from btc_platform.defs.partitions import (
     run_window,
 )
 from btc_platform.defs.resources import CoinAPIResource, LakeResource
-from btc_platform.defs.tracking import skip_without_credentials, tracked
+from btc_platform.defs.tracking import record_skipped, skip_without_credentials, tracked
 from btc_platform.lake import PartitionRef
 from btc_platform.vendors import coinapi
 from btc_platform.vendors.errors import NoAccessError, NoCredentialsError, NotEntitledError
@@ -118,9 +117,7 @@ def _skippable(context, lake, coinapi_api, endpoint, dataset, fetch):
     try:
         fetched = _fetch(context, coinapi_api, status, endpoint, fetch)
     except (NoAccessError, NotEntitledError) as error:
-        for key in context.partition_keys:
-            status.mark_degraded(asset, key, VENDOR, endpoint, "skipped", str(error))
-        context.log.warning(f"{asset} skipped: {error}")
+        record_skipped(context, status, VENDOR, endpoint, error)
         return
     for key in context.partition_keys:
         status.clear_degraded(asset, key)

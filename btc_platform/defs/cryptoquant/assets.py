@@ -10,7 +10,7 @@ import dagster as dg
 from btc_platform.defs.metadata import frame_metadata
 from btc_platform.defs.partitions import BACKFILL_POLICY, build_each_partition, daily, day_bounds, run_window
 from btc_platform.defs.resources import CryptoQuantResource, LakeResource
-from btc_platform.defs.tracking import skip_without_credentials, tracked
+from btc_platform.defs.tracking import record_skipped, skip_without_credentials, tracked
 from btc_platform.lake import PartitionRef
 from btc_platform.vendors import cryptoquant
 from btc_platform.vendors.errors import NoAccessError, NotEntitledError
@@ -44,9 +44,7 @@ def cryptoquant_onchain_metrics(context: dg.AssetExecutionContext, lake: LakeRes
         with tracked(status, VENDOR, DAILY), cryptoquant_api.http() as http:
             fetched = cryptoquant.fetch_metrics(http, start, end, partition=context.partition_key_range.start)
     except (NoAccessError, NotEntitledError) as error:
-        for key in context.partition_keys:
-            status.mark_degraded(asset, key, VENDOR, DAILY, "skipped", str(error))
-        context.log.warning(f"{asset} skipped: {error}")
+        record_skipped(context, status, VENDOR, DAILY, error)
         return
     hourly_metrics = [m for m, spec in cryptoquant.METRICS.items() if "hour" in spec.windows]
     if fetched.fallbacks:

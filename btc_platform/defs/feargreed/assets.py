@@ -13,7 +13,7 @@ import pandas as pd
 from btc_platform.defs.metadata import frame_metadata
 from btc_platform.defs.partitions import BACKFILL_POLICY, build_each_partition, daily, partitions_in_run, run_window
 from btc_platform.defs.resources import FearGreedResource, LakeResource
-from btc_platform.defs.tracking import tracked
+from btc_platform.defs.tracking import record_skipped, tracked
 from btc_platform.lake import PartitionRef
 from btc_platform.vendors import feargreed
 from btc_platform.vendors.errors import NoAccessError, NotEntitledError
@@ -50,9 +50,7 @@ def fear_greed_index(context: dg.AssetExecutionContext, lake: LakeResource, fear
         with tracked(status, VENDOR, ENDPOINT), feargreed_api.http() as http:
             frame = feargreed.fetch_history(http, start, end, partition=context.partition_key_range.start)
     except (NoAccessError, NotEntitledError) as error:
-        for key in context.partition_keys:
-            status.mark_degraded(asset, key, VENDOR, ENDPOINT, "skipped", str(error))
-        context.log.warning(f"{asset} skipped: {error}")
+        record_skipped(context, status, VENDOR, ENDPOINT, error)
         return
 
     def build(key, day, _symbol):

@@ -30,7 +30,7 @@ from btc_platform.defs.partitions import (
     partitions_in_run,
 )
 from btc_platform.defs.resources import FredResource, LakeResource
-from btc_platform.defs.tracking import skip_without_credentials
+from btc_platform.defs.tracking import record_skipped, skip_without_credentials
 from btc_platform.lake import PartitionRef
 from btc_platform.vendor_status import VendorStatusStore
 from btc_platform.vendors import fred
@@ -130,9 +130,7 @@ def fred_vintages(context: dg.AssetExecutionContext, lake: LakeResource, fred_ap
                 frames.append(got.frame)
                 requests += got.requests
     except (NoAccessError, NotEntitledError) as error:
-        for key in context.partition_keys:
-            status.mark_degraded(asset, key, VENDOR, endpoint_of(error), "skipped", str(error))
-        context.log.warning(f"{asset} skipped: {error}")
+        record_skipped(context, status, VENDOR, endpoint_of(error), error)
         return
     frame = pd.concat(frames, ignore_index=True)
     context.log.info(f"FRED: {len(frame)} rows for real-time window {rt_start}..{rt_end}, {requests} requests")
