@@ -2,6 +2,7 @@
 
 from datetime import date, timedelta
 
+import dagster as dg
 import pandas as pd
 
 from btc_platform.defs.partitions import HISTORY_START, range_tags
@@ -16,7 +17,7 @@ def days(first, last) -> dict[str, str]:
             "dagster/asset_partition_range_end": last.isoformat()}
 
 
-def test_context_features_join_every_vendor_as_known_at_each_bar(run, clean_sandbox, platform_env):
+def test_context_features_join_every_vendor_as_known_at_each_bar(run, instance, clean_sandbox, platform_env):
     run(["coinbase_candles_1m", "coinbase_candles_1m_quality", "candles_1h"], tags=range_tags(FIRST, LAST, "BTC-USD"))
     run(["coinapi_spot_ohlcv_1h", "coinapi_perp_ohlcv_1h", "coinapi_funding_rates"],
         tags=range_tags(FIRST - timedelta(days=8), LAST, "BTC-USD"))
@@ -26,6 +27,14 @@ def test_context_features_join_every_vendor_as_known_at_each_bar(run, clean_sand
     run(["alphavantage_daily", "cryptoquant_onchain_metrics", "fear_greed_index"],
         tags=days(FIRST - timedelta(days=21), LAST))
     run(["context_features_1h"], tags=range_tags(FIRST, LAST, "BTC-USD"))
+    freshness = run(["series_freshness"])
+    checks = {c.check_name: c.passed for c in freshness.get_asset_check_evaluations()}
+    assert checks == dict.fromkeys(["fred_vintages_fresh", "alphavantage_daily_fresh",
+                                    "cryptoquant_onchain_metrics_fresh", "fear_greed_index_fresh"], True)
+    # Recorded as ingested through June while its data stops in March: the series went stale.
+    instance.report_runless_asset_event(dg.AssetMaterialization("fear_greed_index", partition="2024-06-01"))
+    stale = {c.check_name: c for c in run(["series_freshness"]).get_asset_check_evaluations()}
+    assert not stale["fear_greed_index_fresh"].passed and stale["fred_vintages_fresh"].passed
 
     lake = Lake(platform_env["BTC_PLATFORM_LAKE_URL"])
     day = lake.read(PartitionRef("processed", "context_features", FIRST, symbol="BTC-USD", interval="1h"))
