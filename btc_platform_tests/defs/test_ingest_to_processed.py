@@ -167,3 +167,21 @@ def test_every_timeframe_and_the_1h_rows_see_only_closed_higher_bars(run, lake):
     assert d1.loc[start, "kmid"] != d1.loc[start - pd.Timedelta(days=1), "kmid"]
     assert mtf.loc[start + pd.Timedelta(hours=23), "kmid_1d"] == d1.loc[start, "kmid"]
     assert (mtf.loc[start:start + pd.Timedelta(hours=22), "kmid_1d"] == d1.loc[start - pd.Timedelta(days=1), "kmid"]).all()
+
+
+def test_targets_from_the_next_bar_wait_one_more_day_and_shift_the_entry(run, lake):
+    from btc_platform.defs.features.assets import SHORT_HORIZONS, forward_targets_asset
+    from btc_platform.defs.resources import LakeResource
+
+    later = forward_targets_asset("forward_targets_next_bar_1h", SHORT_HORIZONS, label_horizon="24h",
+                                  entry="close_t+1")
+    mapping = later.get_partition_mapping(dg.AssetKey("candles_1h"))
+    assert mapping.downstream_mappings_by_upstream_dimension["date"].partition_mapping.end_offset == 6  # D+5d+1h
+    run([*INGEST, "candles_1h"], tags=range_tags(DAY, DAY + timedelta(days=6), "BTC-USD"))
+    dg.materialize([later], partition_key=str(KEY), resources={"lake": LakeResource(url=lake.url)})
+    targets = lake.read(processed_ref("forward_targets_next_bar", DAY, "BTC-USD"))
+    close = lake.read_many([processed_ref("candles", DAY + timedelta(days=n), "BTC-USD") for n in range(7)]) \
+        .set_index("ts")["close"]
+    first = targets["ts"].iloc[0]
+    entry = close[first + pd.Timedelta(hours=1)]
+    assert targets["target_return_1h"].iloc[0] == pytest.approx(math.log(close[first + pd.Timedelta(hours=2)] / entry))

@@ -8,6 +8,7 @@ those exist.
 
 
 import math
+import os
 from datetime import timedelta
 
 import dagster as dg
@@ -36,8 +37,11 @@ BAR = pd.Timedelta(hours=1)
 TIMEFRAMES = ("5m", "15m", "1h", "4h", "1d")
 SHORT_HORIZONS = {h: pd.Timedelta(h) for h in ("1h", "24h", "3d", "5d")}
 LONG_HORIZONS = {"90d": pd.Timedelta(days=90)}
+# Where a target's return starts: the decision bar's close ("close_t"), or the next bar's close
+# ("close_t+1", e.g. to allow for execution delay). A deployment setting: it moves the look-ahead.
+TARGET_ENTRY = os.environ.get("BTC_PLATFORM_TARGET_ENTRY", "close_t")
 # Days after D that must exist before D's short targets can be computed (5d of the day's last bar).
-LOOKAHEAD_DAYS = lookahead_partitions(SHORT_HORIZONS, BAR)
+LOOKAHEAD_DAYS = lookahead_partitions(SHORT_HORIZONS, BAR, entry=TARGET_ENTRY)
 # Higher-timeframe columns carried on each 1-hour row (from the last 4h and 1d bars already closed).
 MTF_COLUMNS = ["kmid", "rsi_14", "macd_histogram", "atr_14", "adx_14", "volatility_30", "momentum_5", "ma_20", "std_20"]
 
@@ -168,9 +172,9 @@ def _on_day(frame: pd.DataFrame, day) -> pd.DataFrame:
 
 
 def forward_targets_asset(name: str, horizons: dict[str, pd.Timedelta], *, label_horizon: str,
-                          price_horizons: tuple[str, ...] = ()) -> dg.AssetsDefinition:
+                          price_horizons: tuple[str, ...] = (), entry: str = TARGET_ENTRY) -> dg.AssetsDefinition:
     """Targets of each 1-hour bar over `horizons`; day D waits for the days its horizons reach."""
-    lookahead_days = lookahead_partitions(horizons, BAR)
+    lookahead_days = lookahead_partitions(horizons, BAR, entry=entry)
     names = ", ".join(horizons)
 
     @dg.asset(
@@ -181,7 +185,7 @@ def forward_targets_asset(name: str, horizons: dict[str, pd.Timedelta], *, label
         deps=[dg.AssetDep("candles_1h", partition_mapping=date_window_mapping(0, lookahead_days))],
         kinds={"pandas", "parquet"},
         description=f"Forward targets of each 1-hour bar over {names} (targets, never features): log and "
-        f"percent returns from the bar's close, {'the price, ' if price_horizons else ''}and a sell/hold/buy "
+        f"percent returns from {'the bar' if entry == 'close_t' else 'the next bar'}'s close, {'the price, ' if price_horizons else ''}and a sell/hold/buy "
         f"label at +-2% over {label_horizon}. Day D materializes once day D+{lookahead_days} exists; a "
         "target across an outage is null, never measured from a wrong bar.",
         automation_condition=AUTOMATION,
@@ -197,7 +201,7 @@ def forward_targets_asset(name: str, horizons: dict[str, pd.Timedelta], *, label
                     f"({store.display_path(future[-1])}), which does not exist yet"
                 )
             bars = store.read_many(future).sort_values("ts", ignore_index=True)
-            targets = compute_targets(bars, bar=BAR, horizons=horizons, label_horizon=label_horizon,
+            targets = compute_targets(bars, bar=BAR, horizons=horizons, entry=entry, label_horizon=label_horizon,
                                       price_horizons=price_horizons)
             return _write(context, store, name.removesuffix("_1h"), day, symbol, _on_day(targets, day))
 
