@@ -33,6 +33,7 @@ from btc_platform.defs.fred.assets import (
 )
 from btc_platform.defs.fred.assets import probe as fred_probe
 from btc_platform.defs.partitions import HISTORY_START
+from btc_platform_tests.conftest import shared_data
 from btc_platform.defs.resources import AlphaVantageResource, FearGreedResource, FredResource, LakeResource
 from btc_platform.lake import Lake
 from btc_platform.sandbox import SandboxServer
@@ -420,6 +421,8 @@ def test_alphavantage_rejected_key_skips_the_asset(sandbox, lake_dir, instance):
 # -- Fear & Greed ----------------------------------------------------------------------------------
 
 def test_fear_greed_values_are_the_vendors_and_gaps_stay_empty(sandbox, lake_dir, instance):
+    # The twin replays the real history, gaps included, only where ../shared/data is present.
+    shared_data("fear_greed", "fear_greed_index_alternative_me.csv")
     first, last = date(2024, 10, 24), date(2024, 10, 27)  # alternative.me has no value for 2024-10-26
     res = resources(sandbox, lake_dir)
     result = materialize_range(fear_greed_index, first, last, res, instance)
