@@ -53,3 +53,19 @@ def platform_env(tmp_path, monkeypatch, clean_sandbox):
         monkeypatch.setenv(name, value)
     yield env
     twin.configure(per_minute=5, per_day=25)
+
+
+def run_benchmark(script: Path, args: list[str], cwd: Path) -> tuple[dict, str]:
+    """Run a benchmark script; check it exits 0 and ends with one `BENCH_JSON {...}` line; return
+    that line's figures and everything it printed."""
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True,
+                          timeout=300, cwd=cwd)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [line for line in done.stdout.splitlines() if line.startswith("BENCH_JSON ")]
+    assert len(lines) == 1, done.stdout
+    assert done.stdout.rstrip().splitlines()[-1] == lines[0]
+    return json.loads(lines[0].removeprefix("BENCH_JSON ")), done.stdout

@@ -33,14 +33,19 @@ from btc_platform.defs.fred.assets import (
 )
 from btc_platform.defs.fred.assets import probe as fred_probe
 from btc_platform.defs.partitions import HISTORY_START
-from btc_platform_tests.conftest import shared_data
-from btc_platform.defs.resources import AlphaVantageResource, FearGreedResource, FredResource, LakeResource
+from btc_platform.defs.resources import (
+    AlphaVantageResource,
+    FearGreedResource,
+    FredResource,
+    LakeResource,
+)
 from btc_platform.lake import Lake
 from btc_platform.sandbox import SandboxServer
 from btc_platform.sandbox.registry import SANDBOX_KEYS
 from btc_platform.vendor_status import VendorStatusStore
 from btc_platform.vendors import alphavantage, fred
 from btc_platform.vendors.errors import NotEntitledError, RateLimitedError
+from btc_platform_tests.conftest import shared_data
 
 FRED_KEY, AV_KEY = SANDBOX_KEYS["fred"], SANDBOX_KEYS["alphavantage"]
 COLUMNS = ["series_id", "date", "value", "realtime_start", "realtime_end", "source"]

@@ -1,9 +1,9 @@
 """The training sensor fires once per new dataset version whose blocking checks passed."""
 
+import dagster as dg
 import duckdb
 import numpy as np
 import pandas as pd
-import dagster as dg
 
 from btc_platform.datasets.splits import FEATURE_COLUMNS
 from btc_platform.defs.training.sensors import train_on_new_dataset

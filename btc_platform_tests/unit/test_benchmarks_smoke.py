@@ -1,9 +1,8 @@
 """The ingest benchmark runs end to end and reports its figures (timings are printed, never asserted)."""
 
-import json
-import subprocess
-import sys
 from pathlib import Path
+
+from btc_platform_tests.conftest import run_benchmark
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "ingest.py"
 DAYS = 3
@@ -17,15 +16,7 @@ EXPECTED_KEYS = {
 
 
 def test_ingest_benchmark_smoke(tmp_path):
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--days", str(DAYS)],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    lines = [line for line in done.stdout.splitlines() if line.startswith("BENCH_JSON ")]
-    assert len(lines) == 1, done.stdout
-    assert done.stdout.rstrip().splitlines()[-1] == lines[0]
-    result = json.loads(lines[0].removeprefix("BENCH_JSON "))
+    result, output = run_benchmark(SCRIPT, ["--days", str(DAYS)], tmp_path)
 
     assert EXPECTED_KEYS <= set(result)
     assert result["symbol"] == "BTC-USD" and result["days"] == DAYS
@@ -37,4 +28,4 @@ def test_ingest_benchmark_smoke(tmp_path):
     assert result["csv_bytes_per_candle"] > 0 and result["parquet_plain_bytes_per_candle"] > 0
     assert result["wall_s"] > 0 and result["achieved_rps"] > 0 and result["ratio"] > 0
     assert result["max_consecutive_429"] >= 0
-    assert "achieved / allowed" in done.stdout and "bytes/candle" in done.stdout
+    assert "achieved / allowed" in output and "bytes/candle" in output

@@ -10,7 +10,11 @@ import zlib
 import numpy as np
 import pytest
 
-from btc_platform.monitoring import coverage_matrix, write_coverage_png, write_coverage_svg
+from btc_platform.monitoring import (
+    coverage_matrix,
+    write_coverage_png,
+    write_coverage_svg,
+)
 from btc_platform.monitoring.coverage_chart import NO_DATA, colors
 
 SVG = "{http://www.w3.org/2000/svg}"

@@ -13,7 +13,11 @@ from btc_platform.sandbox import FaultRule, SandboxServer
 from btc_platform.sandbox.feargreed import FearGreed
 from btc_platform.sandbox.server import Request
 from btc_platform.vendors import feargreed as fg
-from btc_platform.vendors.errors import BadRequestError, MalformedPayloadError, RateLimitedError
+from btc_platform.vendors.errors import (
+    BadRequestError,
+    MalformedPayloadError,
+    RateLimitedError,
+)
 from btc_platform_tests.conftest import shared_data
 
 UTC = timezone.utc

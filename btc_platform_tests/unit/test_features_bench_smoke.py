@@ -1,9 +1,8 @@
 """The features benchmark runs end to end and reports its figures (timings are printed, never asserted)."""
 
-import json
-import subprocess
-import sys
 from pathlib import Path
+
+from btc_platform_tests.conftest import run_benchmark
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "features.py"
 ROWS = 20_000
@@ -19,15 +18,7 @@ EXPECTED_KEYS = {
 
 
 def test_features_benchmark_smoke(tmp_path):
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--rows", str(ROWS)],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    lines = [line for line in done.stdout.splitlines() if line.startswith("BENCH_JSON ")]
-    assert len(lines) == 1, done.stdout
-    assert done.stdout.rstrip().splitlines()[-1] == lines[0]
-    result = json.loads(lines[0].removeprefix("BENCH_JSON "))
+    result, output = run_benchmark(SCRIPT, ["--rows", str(ROWS)], tmp_path)
 
     assert EXPECTED_KEYS <= set(result)
     assert result["rows"] == ROWS and result["timeframe"] == "1m" and result["symbol"] == "BTC-USD"
@@ -39,4 +30,4 @@ def test_features_benchmark_smoke(tmp_path):
         assert result[key] > 0, key
     assert 0 < result["ours_full_baseline_rss_gb"] <= result["ours_full_peak_rss_gb"]
     assert {"ADX", "ATR", "RSI", "MFI"} <= set(result["ta_parts_s"])
-    assert "vs ta" in done.stdout and "peak RSS" in done.stdout and "agreement with ta" in done.stdout
+    assert "vs ta" in output and "peak RSS" in output and "agreement with ta" in output

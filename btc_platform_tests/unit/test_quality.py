@@ -8,7 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from btc_platform.monitoring import BLOCKING_RULES, blocking_failures, summarize_candles, warnings
+from btc_platform.monitoring import (
+    BLOCKING_RULES,
+    blocking_failures,
+    summarize_candles,
+    warnings,
+)
 
 T0 = pd.Timestamp("2024-03-01", tz="UTC")
 HOUR = pd.Timedelta("1h")
