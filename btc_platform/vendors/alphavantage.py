@@ -35,7 +35,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import tenacity
 
 from btc_platform.vendors.errors import (
     BadRequestError,
@@ -268,17 +267,7 @@ class AlphaVantageHTTP(VendorHTTP):
         """One logical request: retried on throttles and transient failures, each attempt paid from
         the budget before it is sent; the body is returned only when it is data."""
         throttles = [0]
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception(lambda e: isinstance(e, VendorError) and e.retryable),
-            wait=self._wait,
-            stop=tenacity.stop_after_attempt(self.max_attempts),
-            before_sleep=self._before_sleep,
-            reraise=True,
-        )
-        for attempt in retrying:
-            with attempt:
-                return self._query_once(params, endpoint, partition, budget, throttles)
-        raise AssertionError("unreachable")
+        return self.with_retries(lambda: self._query_once(params, endpoint, partition, budget, throttles))
 
     def _query_once(self, params, endpoint, partition, budget, throttles) -> dict:
         where = {"endpoint": endpoint, "partition": partition}

@@ -192,6 +192,11 @@ class VendorHTTP:
         partition: str | None = None,
     ) -> Any:
         """GET and decode JSON, retrying rate limits and transient failures within the budget."""
+        return self.with_retries(lambda: self._get_once(path, params, endpoint=endpoint, partition=partition))
+
+    def with_retries(self, attempt_once):
+        """Call `attempt_once()` until it returns, retrying retryable VendorErrors with this vendor's
+        backoff (Retry-After honoured) within `max_attempts`; other errors propagate at once."""
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(lambda e: isinstance(e, VendorError) and e.retryable),
             wait=self._wait,
@@ -199,10 +204,7 @@ class VendorHTTP:
             before_sleep=self._before_sleep,
             reraise=True,
         )
-        for attempt in retrying:
-            with attempt:
-                return self._get_once(path, params, endpoint=endpoint, partition=partition)
-        raise AssertionError("unreachable")  # tenacity either returns or reraises
+        return retrying(attempt_once)
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
