@@ -8,6 +8,8 @@ showing the value; an unset one falls back to the embedded default (local lake, 
 import os
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
+from typing import ClassVar
 
 import dagster as dg
 import pandas as pd
@@ -53,51 +55,42 @@ class KeyedVendorResource(dg.ConfigurableResource):
     base_url: str
     api_key: str | None = None
 
-    vendor: str = ""  # set by each subclass
+    vendor: ClassVar[str]
+    client: ClassVar[ModuleType]  # the vendor's module under btc_platform/vendors (its make_http)
 
     def require_key(self) -> str:
         if not self.api_key:
             raise NoCredentialsError(f"{KEY_ENV[self.vendor]} is not set", vendor=self.vendor, endpoint="*")
         return self.api_key
 
-
-class CoinAPIResource(KeyedVendorResource):
-    vendor: str = "coinapi"
+    def client_options(self) -> dict:
+        return {}
 
     @contextmanager
     def http(self):
-        with coinapi.make_http(self.base_url, self.require_key()) as http:
+        with self.client.make_http(self.base_url, self.require_key(), **self.client_options()) as http:
             yield http
+
+
+class CoinAPIResource(KeyedVendorResource):
+    vendor, client = "coinapi", coinapi
 
 
 class CryptoQuantResource(KeyedVendorResource):
-    vendor: str = "cryptoquant"
-
-    @contextmanager
-    def http(self):
-        with cryptoquant.make_http(self.base_url, self.require_key()) as http:
-            yield http
+    vendor, client = "cryptoquant", cryptoquant
 
 
 class FredResource(KeyedVendorResource):
-    vendor: str = "fred"
-
-    @contextmanager
-    def http(self):
-        with fred.make_http(self.base_url, self.require_key()) as http:
-            yield http
+    vendor, client = "fred", fred
 
 
 class AlphaVantageResource(KeyedVendorResource):
-    vendor: str = "alphavantage"
+    vendor, client = "alphavantage", alphavantage
     requests_per_day: int = 25  # the free plan; the asset plans its requests within it
     requests_per_minute: int = 5  # the free plan's pace
 
-    @contextmanager
-    def http(self):
-        with alphavantage.make_http(self.base_url, self.require_key(),
-                                    rate_per_s=self.requests_per_minute / 60.0) as http:
-            yield http
+    def client_options(self) -> dict:
+        return {"rate_per_s": self.requests_per_minute / 60.0}
 
 
 class FearGreedResource(dg.ConfigurableResource):
