@@ -92,16 +92,12 @@ def run_demo(start: date, days: int, symbols: list[str], instance: dg.DagsterIns
     began = time.monotonic()
     last_day = start + timedelta(days=days - 1)
 
-    def day_range(first, last):
-        return {"dagster/asset_partition_range_start": first.isoformat(),
-                "dagster/asset_partition_range_end": last.isoformat()}
-
     # Vendors without products first: the context features of each product read them.
     materialize_selection(defs, instance, resources, ["fred_vintages"], HISTORY_START.isoformat())
     materialize_selection(defs, instance, resources, ["fred_vintages"],
-                          tags=day_range(start - timedelta(days=VENDOR_LOOKBACK_DAYS["fred_vintages"]), last_day))
+                          tags=range_tags(start - timedelta(days=VENDOR_LOOKBACK_DAYS["fred_vintages"]), last_day))
     materialize_selection(defs, instance, resources, VENDOR_DAY_ASSETS,
-                          tags=day_range(start - timedelta(days=VENDOR_LOOKBACK_DAYS["others"]), last_day))
+                          tags=range_tags(start - timedelta(days=VENDOR_LOOKBACK_DAYS["others"]), last_day))
     outcome.runs += 3
     log(f"  FRED vintages (with their history), CryptoQuant, Alpha Vantage, Fear & Greed ingested to {last_day}")
     for symbol in symbols:

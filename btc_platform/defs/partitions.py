@@ -49,12 +49,12 @@ def multi_key(day: date, symbol: str) -> dg.MultiPartitionKey:
     return dg.MultiPartitionKey({"date": day.isoformat(), "symbol": symbol})
 
 
-def range_tags(first: date, last: date, symbol: str) -> dict[str, str]:
-    """Run tags that make one run cover days first..last of one product (what backfills send)."""
-    return {
-        "dagster/asset_partition_range_start": str(multi_key(first, symbol)),
-        "dagster/asset_partition_range_end": str(multi_key(last, symbol)),
-    }
+def range_tags(first: date, last: date, symbol: str | None = None) -> dict[str, str]:
+    """Run tags that make one run cover days first..last (of one product, for day x product assets),
+    as a backfill chunk does."""
+    start, end = (first.isoformat(), last.isoformat()) if symbol is None else \
+        (str(multi_key(first, symbol)), str(multi_key(last, symbol)))
+    return {"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end}
 
 
 # Backfills run in chunks of a year per product (Dagster groups a multi-partition range by product),

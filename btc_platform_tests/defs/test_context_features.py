@@ -12,20 +12,15 @@ from btc_platform.lake import Lake, PartitionRef
 FIRST, LAST = date(2024, 3, 4), date(2024, 3, 5)
 
 
-def days(first, last) -> dict[str, str]:
-    return {"dagster/asset_partition_range_start": first.isoformat(),
-            "dagster/asset_partition_range_end": last.isoformat()}
-
-
 def test_context_features_join_every_vendor_as_known_at_each_bar(run, instance, clean_sandbox, platform_env):
     run(["coinbase_candles_1m", "coinbase_candles_1m_quality", "candles_1h"], tags=range_tags(FIRST, LAST, "BTC-USD"))
     run(["coinapi_spot_ohlcv_1h", "coinapi_perp_ohlcv_1h", "coinapi_funding_rates"],
         tags=range_tags(FIRST - timedelta(days=8), LAST, "BTC-USD"))
     run(["fred_vintages"], HISTORY_START.isoformat())  # everything published before the history starts
     # YoY needs the year-earlier value as then known: the vintages of the 400 days the asset reads.
-    run(["fred_vintages"], tags=days(FIRST - timedelta(days=400), LAST))
+    run(["fred_vintages"], tags=range_tags(FIRST - timedelta(days=400), LAST))
     run(["alphavantage_daily", "cryptoquant_onchain_metrics", "fear_greed_index"],
-        tags=days(FIRST - timedelta(days=21), LAST))
+        tags=range_tags(FIRST - timedelta(days=21), LAST))
     run(["context_features_1h"], tags=range_tags(FIRST, LAST, "BTC-USD"))
     freshness = run(["series_freshness"])
     checks = {c.check_name: c.passed for c in freshness.get_asset_check_evaluations()}

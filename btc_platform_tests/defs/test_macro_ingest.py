@@ -32,7 +32,7 @@ from btc_platform.defs.fred.assets import (
     realtime_window,
 )
 from btc_platform.defs.fred.assets import probe as fred_probe
-from btc_platform.defs.partitions import HISTORY_START
+from btc_platform.defs.partitions import HISTORY_START, range_tags
 from btc_platform.defs.resources import (
     AlphaVantageResource,
     FearGreedResource,
@@ -103,9 +103,7 @@ def resources(sandbox, lake_dir, **overrides) -> dict:
 
 
 def materialize_range(asset, first: date, last: date, res: dict, instance):
-    tags = {"dagster/asset_partition_range_start": first.isoformat(),
-            "dagster/asset_partition_range_end": last.isoformat()}
-    return dg.materialize([asset], resources=res, instance=instance, tags=tags)
+    return dg.materialize([asset], resources=res, instance=instance, tags=range_tags(first, last))
 
 
 def days(first: date, last: date) -> list[date]:

@@ -5,18 +5,13 @@ from datetime import date
 import dagster as dg
 import pytest
 
-from btc_platform.defs.partitions import multi_key
+from btc_platform.defs.partitions import multi_key, range_tags
 from btc_platform.defs.vendor_status.sensors import vendor_access_restored
 from btc_platform.lake import Lake, PartitionRef
 from btc_platform.sandbox.cryptoquant import deny_hourly, grant_hourly
 from btc_platform.vendor_status import VendorStatusStore
 
 DAY1, DAY2, DAY3 = date(2024, 3, 4), date(2024, 3, 5), date(2024, 3, 6)
-
-
-def daily_range(first: date, last: date) -> dict[str, str]:
-    return {"dagster/asset_partition_range_start": first.isoformat(),
-            "dagster/asset_partition_range_end": last.isoformat()}
 
 
 def tick(instance):
@@ -40,7 +35,7 @@ def status(platform_env):
 def test_cryptoquant_hourly_restored_reruns_exactly_the_fallback_days(run, instance, clean_sandbox, status,
                                                                         platform_env):
     deny_hourly(clean_sandbox)
-    run(["cryptoquant_onchain_metrics"], tags=daily_range(DAY1, DAY2))
+    run(["cryptoquant_onchain_metrics"], tags=range_tags(DAY1, DAY2))
     lake = Lake(platform_env["BTC_PLATFORM_LAKE_URL"])
     day1 = lake.read(PartitionRef("raw", "cryptoquant_onchain", DAY1))
     assert set(day1["window"]) == {"day"} and day1["is_fallback"].any()
