@@ -16,10 +16,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 
-import fsspec
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from btc_platform.storage import open_url
 
 DATA_FILE = "part-000.parquet"
 
@@ -74,7 +75,7 @@ def parquet_bytes(df: pd.DataFrame) -> bytes:
 class Lake:
     def __init__(self, url: str, storage_options: dict | None = None):
         self.url = url
-        self.fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
+        self.fs, root = open_url(url, **(storage_options or {}))
         protocols = (self.fs.protocol,) if isinstance(self.fs.protocol, str) else self.fs.protocol
         self.is_local = "file" in protocols
         self.root = os.path.abspath(root) if self.is_local else root.rstrip("/")
