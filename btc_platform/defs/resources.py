@@ -104,7 +104,21 @@ class FearGreedResource(dg.ConfigurableResource):
             yield http
 
 
-class DuckDBWarehouseResource(dg.ConfigurableResource):
+class WarehouseResource(dg.ConfigurableResource):
+    """Where the lake's tables are loaded and dbt builds: DuckDB (default) or BigQuery."""
+
+    def replace_partition(self, table: str, df: pd.DataFrame, partition: dict) -> int:
+        raise NotImplementedError
+
+    def read(self, sql_or_table: str) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def dbt_env(self) -> dict[str, str]:
+        """Environment for the dbt process: the profiles.yml target and its connection settings."""
+        raise NotImplementedError
+
+
+class DuckDBWarehouseResource(WarehouseResource):
     """The embedded warehouse: one DuckDB file, one writer at a time."""
 
     path: str
@@ -119,6 +133,9 @@ class DuckDBWarehouseResource(dg.ConfigurableResource):
 
     def read(self, sql_or_table: str) -> pd.DataFrame:
         return duckdb_store.read_table(self.abspath, sql_or_table)
+
+    def dbt_env(self) -> dict[str, str]:
+        return {"BTC_PLATFORM_DBT_TARGET": "duckdb", "BTC_PLATFORM_DUCKDB_PATH": self.abspath}
 
 
 class ArtifactsResource(dg.ConfigurableResource):

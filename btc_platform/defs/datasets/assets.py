@@ -19,7 +19,7 @@ from btc_platform.datasets.splits import (
     time_split,
     write_split_files,
 )
-from btc_platform.defs.resources import ArtifactsResource, DuckDBWarehouseResource
+from btc_platform.defs.resources import ArtifactsResource, WarehouseResource
 from btc_platform.defs.warehouse.dbt import TRAINING_TABLE
 
 SPLITS = "training_splits_1h"
@@ -59,7 +59,7 @@ def latest_version(context: dg.AssetExecutionContext) -> str:
     ],
     automation_condition=dg.AutomationCondition.eager(),
 )
-def training_splits_1h(context: dg.AssetExecutionContext, warehouse: DuckDBWarehouseResource,
+def training_splits_1h(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                        artifacts: ArtifactsResource) -> dg.MaterializeResult:
     table = warehouse.read(TRAINING_TABLE)
     version = content_hash(table)[:16]

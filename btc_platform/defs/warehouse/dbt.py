@@ -9,7 +9,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from btc_platform.config import project_root
-from btc_platform.defs.resources import DuckDBWarehouseResource
+from btc_platform.defs.resources import WarehouseResource
 
 DBT_PROJECT_DIR = project_root() / "dbt_project"
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -47,9 +47,9 @@ class WarehouseTranslator(DagsterDbtTranslator):
 
 
 @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=WarehouseTranslator())
-def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: DuckDBWarehouseResource):
-    # profiles.yml reads the DuckDB path from the environment; the dbt process inherits it.
-    os.environ["BTC_PLATFORM_DUCKDB_PATH"] = warehouse.abspath
+def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+    # profiles.yml reads its target and connection from the environment; the dbt process inherits it.
+    os.environ.update(warehouse.dbt_env())
     yield from dbt.cli(["build"], context=context).stream()
 
 # The mart the dataset layer reads (dbt's custom schema is used as-is: see macros/generate_schema_name).

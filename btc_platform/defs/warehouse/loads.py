@@ -6,7 +6,7 @@ import dagster as dg
 from btc_platform.defs.coinbase.assets import candles_ref
 from btc_platform.defs.features.assets import AUTOMATION, processed_ref
 from btc_platform.defs.partitions import BACKFILL_POLICY, build_each_partition, daily_by_symbol
-from btc_platform.defs.resources import DuckDBWarehouseResource, LakeResource
+from btc_platform.defs.resources import WarehouseResource, LakeResource
 
 
 def lake_table_load(name: str, upstream: str, table: str, ref_of) -> dg.AssetsDefinition:
@@ -22,7 +22,7 @@ def lake_table_load(name: str, upstream: str, table: str, ref_of) -> dg.AssetsDe
         metadata={"table": table},
         automation_condition=AUTOMATION,
     )
-    def _load(context: dg.AssetExecutionContext, lake: LakeResource, warehouse: DuckDBWarehouseResource):
+    def _load(context: dg.AssetExecutionContext, lake: LakeResource, warehouse: WarehouseResource):
         store = lake.lake()
 
         def build(key, day, symbol):
