@@ -81,6 +81,7 @@ def compute_targets(
     label_threshold: float = 0.02,
     label_horizon: str | None = "1d",
     price_horizons: Iterable[str] = ("90d",),
+    range_horizons: Iterable[str] = (),
     use_filled_bars: bool = False,
 ) -> pd.DataFrame:
     """Forward targets of every bar, looked up by exact timestamp (never by row position).
@@ -166,9 +167,37 @@ def compute_targets(
     for name in price_horizons:
         if name in hz:
             out[f"target_price_{name}"] = exits[name]
+    for name in range_horizons:
+        high, low = _forward_range(bars, price, offset, _horizons([name], bar)[name], bar, has_symbol)
+        out[f"target_high_{name}"], out[f"target_low_{name}"] = high, low
     if label_horizon is not None:
         out[f"target_label_{label_horizon}"] = label_returns(simple[label_horizon], label_threshold)
     return out
+
+
+def _forward_range(bars: pd.DataFrame, price: np.ndarray, offset: pd.Timedelta, horizon: pd.Timedelta,
+                   bar: pd.Timedelta, has_symbol: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Max high and min low over the bars opening at ts+offset+bar .. ts+offset+horizon, per row."""
+    n = int(horizon // bar)
+    lead = int(offset // bar) + 1  # the first bar after entry
+    absent = np.isnan(price)  # filled (no-trade) or missing bars: no range known
+    frame = pd.DataFrame({
+        "symbol": bars["symbol"].to_numpy() if has_symbol else "",
+        "ts": pd.DatetimeIndex(bars["ts"]),
+        "high": np.where(absent, np.nan, bars["high"].to_numpy(dtype="float64")),
+        "low": np.where(absent, np.nan, bars["low"].to_numpy(dtype="float64")),
+    })
+    high, low = np.full(len(frame), np.nan), np.full(len(frame), np.nan)
+    for _, rows in frame.groupby("symbol", sort=False):
+        grid = pd.date_range(rows["ts"].min(), rows["ts"].max(), freq=bar)
+        series = rows.set_index("ts")[["high", "low"]].reindex(grid)
+        # A trailing window of n on the reversed series is the forward window [t, t+n-1]; shift by lead.
+        ahead = series[::-1].rolling(n, min_periods=n)
+        fwd_high = ahead["high"].max()[::-1].shift(-lead)
+        fwd_low = ahead["low"].min()[::-1].shift(-lead)
+        high[rows.index] = fwd_high.reindex(rows["ts"]).to_numpy()
+        low[rows.index] = fwd_low.reindex(rows["ts"]).to_numpy()
+    return high, low
 
 
 def label_returns(simple_return, threshold: float = 0.02) -> np.ndarray:

@@ -347,3 +347,18 @@ def test_real_hourly_outage_gaps_give_nan_not_a_wrong_row():
     rep = targets_complete(out)
     assert 0 < rep.n_complete < len(out) and not rep
     assert out["target_return_90d"].iloc[-90 * 24:].isna().all()
+
+
+def test_forward_high_low_span_the_bars_after_entry_and_need_every_one():
+    close = [100, 101, 103, 99, 104, 98, 100]
+    bars = hourly([0, 1, 2, 3, 4, 5, 6], close, high=[c + 1 for c in close], low=[c - 1 for c in close])
+    bars = bars.drop(index=[5]).reset_index(drop=True)  # hour 5 missing
+    out = compute_targets(bars, bar=H, horizons=["1h", "3h"], label_horizon=None, range_horizons=["3h"])
+    # hour 0 enters at its close: bars 1..3 follow (highs 102, 104, 100; lows 100, 102, 98)
+    assert out.loc[0, "target_high_3h"] == 104 and out.loc[0, "target_low_3h"] == 98
+    assert out.loc[1, "target_high_3h"] == 105 and out.loc[1, "target_low_3h"] == 98
+    # hours 2, 3 and 4 reach the missing hour 5: unknown, never a range over fewer bars
+    assert out.loc[2:4, "target_high_3h"].isna().all() and out.loc[2:4, "target_low_3h"].isna().all()
+    late = compute_targets(bars, bar=H, horizons=["3h"], entry="close_t+1", label_horizon=None,
+                           range_horizons=["3h"])
+    assert late.loc[0, "target_high_3h"] == 105  # entered at hour 1's close: bars 2..4

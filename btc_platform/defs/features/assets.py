@@ -172,7 +172,8 @@ def _on_day(frame: pd.DataFrame, day) -> pd.DataFrame:
 
 
 def forward_targets_asset(name: str, horizons: dict[str, pd.Timedelta], *, label_horizon: str,
-                          price_horizons: tuple[str, ...] = (), entry: str = TARGET_ENTRY) -> dg.AssetsDefinition:
+                          price_horizons: tuple[str, ...] = (), range_horizons: tuple[str, ...] = (),
+                          entry: str = TARGET_ENTRY) -> dg.AssetsDefinition:
     """Targets of each 1-hour bar over `horizons`; day D waits for the days its horizons reach."""
     lookahead_days = lookahead_partitions(horizons, BAR, entry=entry)
     names = ", ".join(horizons)
@@ -202,7 +203,7 @@ def forward_targets_asset(name: str, horizons: dict[str, pd.Timedelta], *, label
                 )
             bars = store.read_many(future).sort_values("ts", ignore_index=True)
             targets = compute_targets(bars, bar=BAR, horizons=horizons, entry=entry, label_horizon=label_horizon,
-                                      price_horizons=price_horizons)
+                                      price_horizons=price_horizons, range_horizons=range_horizons)
             return _write(context, store, name.removesuffix("_1h"), day, symbol, _on_day(targets, day))
 
         return build_each_partition(context, build)
@@ -211,6 +212,8 @@ def forward_targets_asset(name: str, horizons: dict[str, pd.Timedelta], *, label
 
 
 # Short horizons feed the hourly training table; the 90-day horizon waits 90 days, so it has its own asset.
-forward_targets_1h = forward_targets_asset("forward_targets_1h", SHORT_HORIZONS, label_horizon="24h")
+# The 24h high/low after entry tell whether a limit order would have filled (preference datasets).
+forward_targets_1h = forward_targets_asset("forward_targets_1h", SHORT_HORIZONS, label_horizon="24h",
+                                           range_horizons=("24h",))
 forward_targets_90d_1h = forward_targets_asset("forward_targets_90d_1h", LONG_HORIZONS, label_horizon="90d",
                                                price_horizons=("90d",))
