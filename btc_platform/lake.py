@@ -3,8 +3,10 @@
     <root>/<zone>/<dataset>/symbol=<S>/interval=<I>/yyyy=<Y>/mm=<MM>/dd=<DD>/part-000.parquet
 
 A partition is one Parquet object, written whole or not at all: locally through a temporary file
-renamed into place, on object stores (gs://) as a single upload, which only becomes visible once
-complete. Summaries (JSON) sit beside the data in the same folder.
+renamed into place; on GCS uploaded to a staging name and then published under a generation
+precondition (`gcs_publish`); on other object stores as a single upload. Summaries (JSON) sit beside
+the data in the same folder. Remote reads fetch whole objects, never sizes from gcsfs's listing cache,
+which goes stale when another process (or the Google client) replaces an object.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import io
 import json
 import os
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 import pyarrow as pa
@@ -79,6 +82,11 @@ class Lake:
         protocols = (self.fs.protocol,) if isinstance(self.fs.protocol, str) else self.fs.protocol
         self.is_local = "file" in protocols
         self.root = os.path.abspath(root) if self.is_local else root.rstrip("/")
+        self.gcs = None
+        if {"gs", "gcs"} & set(protocols):
+            from btc_platform.gcs_publish import GcsPublisher  # the Google client loads only for gs://
+
+            self.gcs = GcsPublisher(self.root)
 
     def path(self, ref: PartitionRef, name: str = DATA_FILE) -> str:
         return f"{self.root}/{ref.relpath()}/{name}"
@@ -88,7 +96,7 @@ class Lake:
         return inner if self.is_local else self.fs.unstrip_protocol(inner)
 
     def exists(self, ref: PartitionRef) -> bool:
-        return self.fs.exists(self.path(ref))
+        return self._exists(self.path(ref))
 
     def write(self, ref: PartitionRef, df: pd.DataFrame) -> WriteResult:
         data = parquet_bytes(df)
@@ -97,11 +105,8 @@ class Lake:
         return WriteResult(path=self.display_path(ref), rows=len(df), bytes=len(data))
 
     def read(self, ref: PartitionRef, columns: list[str] | None = None) -> pd.DataFrame | None:
-        target = self.path(ref)
-        if not self.fs.exists(target):
-            return None
-        with self.fs.open(target, "rb") as f:
-            return pq.read_table(f, columns=columns).to_pandas()
+        with self._open(self.path(ref)) as f:
+            return None if f is None else pq.read_table(f, columns=columns).to_pandas()
 
     def read_many(self, refs: list[PartitionRef], columns: list[str] | None = None) -> pd.DataFrame:
         """Concatenate the partitions that exist, in the order given (missing ones are skipped)."""
@@ -115,33 +120,28 @@ class Lake:
         return self.display_path(ref).rsplit("/", 1)[0] + f"/{name}"
 
     def read_json(self, ref: PartitionRef, name: str):
-        target = self.path(ref, name)
-        if not self.fs.exists(target):
-            return None
-        with self.fs.open(target, "rb") as f:
-            return json.load(f)
+        with self._open(self.path(ref, name)) as f:
+            return None if f is None else json.load(f)
 
     # -- small JSON documents outside the partition layout (vendor status, bookkeeping) --------------
     def put_document(self, relpath: str, obj) -> None:
         self._put_atomic(f"{self.root}/{relpath}", json.dumps(obj, indent=2, sort_keys=True, default=str).encode())
 
     def get_document(self, relpath: str):
-        target = f"{self.root}/{relpath}"
-        if not self.fs.exists(target):
-            return None
-        with self.fs.open(target, "rb") as f:
-            return json.load(f)
+        with self._open(f"{self.root}/{relpath}") as f:
+            return None if f is None else json.load(f)
 
     def list_documents(self, prefix: str) -> dict[str, object]:
         """Every JSON document under `prefix`, by path relative to the root."""
         base = f"{self.root}/{prefix}"
-        if not self.fs.exists(base):
+        if not self._exists(base):
             return {}
         found = {}
         for path in sorted(self.fs.find(base)):
             if path.endswith(".json"):
-                with self.fs.open(path, "rb") as f:
-                    found[path[len(self.root) + 1:]] = json.load(f)
+                with self._open(path) as f:
+                    if f is not None:  # deleted since the listing
+                        found[path[len(self.root) + 1:]] = json.load(f)
         return found
 
     def put_bytes(self, relpath: str, data: bytes) -> str:
@@ -151,8 +151,26 @@ class Lake:
 
     def delete_document(self, relpath: str) -> None:
         target = f"{self.root}/{relpath}"
-        if self.fs.exists(target):
+        if self._exists(target):
             self.fs.rm(target)
+
+    def sweep_staging(self, older_than: timedelta = timedelta(hours=1)) -> list[str]:
+        """Remove what writers that died between upload and publish left on GCS (nothing elsewhere)."""
+        return self.gcs.sweep_staging(older_than) if self.gcs else []
+
+    def _exists(self, target: str) -> bool:
+        if not self.is_local:
+            self.fs.invalidate_cache(target)  # other processes write here too: look afresh
+        return self.fs.exists(target)
+
+    def _open(self, target: str):
+        """A binary file for `target`, or a context of None where it does not exist."""
+        if self.is_local:
+            return self.fs.open(target, "rb") if self.fs.exists(target) else nullcontext()
+        try:
+            return io.BytesIO(self.fs.cat_file(target))  # one GET of the whole object, whatever the cache says
+        except FileNotFoundError:
+            return nullcontext()
 
     def _put_atomic(self, target: str, data: bytes) -> None:
         parent = target.rsplit("/", 1)[0]
@@ -168,6 +186,9 @@ class Lake:
             finally:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
+        elif self.gcs:
+            self.gcs.put(target, data)
+            self.fs.invalidate_cache(target)  # published by another client: gcsfs's listing is stale
         else:
             # One object upload: readers see the old object or the new one, never a part.
             self.fs.pipe_file(target, data)
