@@ -1,0 +1,107 @@
+"""Partition writes on GCS: a writer that dies before publishing leaves nothing visible, a rewrite
+replaces, and a writer that raced another one is told instead of silently overwriting it."""
+
+import subprocess
+import sys
+import textwrap
+from datetime import timedelta
+
+import pandas as pd
+import pytest
+from google.cloud import storage
+
+from btc_platform.gcs_publish import ConcurrentWriteError, GcsPublisher
+from btc_platform.lake import Lake
+
+from .test_lake_on_gcs import PARTITION, REF, frame
+
+OTHER_DAY = REF.__class__(REF.zone, REF.dataset, REF.day + timedelta(days=1), REF.symbol, REF.interval)
+
+
+def test_a_failed_publish_keeps_the_old_partition_and_the_next_write_succeeds(gcs_lake, stored, monkeypatch):
+    gcs_lake.write(REF, frame(close=1.0))
+
+    def crash(self, staged, key):
+        raise ConnectionError("network gone between upload and publish")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(GcsPublisher, "publish", crash)
+        with pytest.raises(ConnectionError):
+            gcs_lake.write(REF, frame(close=2.0))
+        with pytest.raises(ConnectionError):
+            gcs_lake.write(OTHER_DAY, frame(close=2.0))
+    assert gcs_lake.read(REF)["close"].tolist() == [1.0] * 3  # the old partition, whole
+    assert gcs_lake.read(OTHER_DAY) is None and not gcs_lake.exists(OTHER_DAY)  # the new one: absent
+    assert stored() == [f"{PARTITION}/part-000.parquet"]  # staging objects cleaned up on the way out
+
+    gcs_lake.write(OTHER_DAY, frame(close=3.0))
+    assert gcs_lake.read(OTHER_DAY)["close"].tolist() == [3.0] * 3
+
+
+KILLED_WRITER = textwrap.dedent("""
+    import sys, time
+    import pandas as pd
+    from btc_platform.gcs_publish import GcsPublisher
+    from btc_platform.lake import Lake, PartitionRef
+    from datetime import date
+
+    def stall(self, staged, key):  # uploaded, not yet published: the process dies here
+        print("staged", staged.name, flush=True)
+        time.sleep(120)
+
+    GcsPublisher.publish = stall
+    ref = PartitionRef("raw", "coinbase_candles", date(2024, 1, 2), symbol="BTC-USD", interval="1m")
+    Lake(sys.argv[1]).write(ref, pd.DataFrame({"close": [9.0] * 1000}))
+""")
+
+
+def test_a_writer_killed_before_publishing_leaves_no_partition_and_a_sweepable_stage(gcs_lake, gcs_env, stored):
+    writer = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, gcs_env["BTC_PLATFORM_LAKE_URL"]],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        line = writer.stdout.readline()
+    finally:
+        writer.kill()
+        writer.wait(timeout=30)
+    assert line.startswith("staged ") and "/_staging/" in line
+    staged_name = line.split()[1]
+
+    assert gcs_lake.read(REF) is None and not gcs_lake.exists(REF)
+    assert [name for name in stored() if not name.startswith("_staging/")] == []
+    assert gcs_lake.sweep_staging(older_than=timedelta(hours=1)) == []  # may still be a live write
+    assert gcs_lake.sweep_staging(older_than=timedelta(0)) == [f"gs://{gcs_lake.gcs.bucket_name}/{staged_name}"]
+    assert stored() == []
+
+    gcs_lake.write(REF, frame(close=4.0))
+    assert gcs_lake.read(REF)["close"].tolist() == [4.0] * 3
+
+
+def test_a_rerun_replaces_the_partition_with_the_same_rows(gcs_lake, stored):
+    first = gcs_lake.write(REF, frame(n=5))
+    again = gcs_lake.write(REF, frame(n=5))
+    assert (again.rows, again.bytes) == (first.rows, first.bytes)
+    back = gcs_lake.read(REF)
+    assert len(back) == 5 and not back["ts"].duplicated().any()
+    assert stored() == [f"{PARTITION}/part-000.parquet"]
+
+
+def test_a_writer_that_raced_another_is_told_and_the_winner_stays_whole(gcs_lake, gcs_env, stored, monkeypatch):
+    gcs_lake.write(REF, frame(close=1.0))
+    other = Lake(gcs_env["BTC_PLATFORM_LAKE_URL"])
+    looked = storage.Bucket.get_blob
+    raced = []
+
+    def look_then_let_the_other_writer_publish(self, name, *args, **kwargs):
+        seen = looked(self, name, *args, **kwargs)
+        if not raced:
+            raced.append(name)
+            other.write(REF, frame(n=4, close=9.0))
+        return seen
+
+    with monkeypatch.context() as patched:
+        patched.setattr(storage.Bucket, "get_blob", look_then_let_the_other_writer_publish)
+        with pytest.raises(ConcurrentWriteError, match="changed while it was being written"):
+            gcs_lake.write(REF, frame(close=2.0))
+    assert raced == [f"{gcs_lake.gcs.prefix}/{PARTITION}/part-000.parquet"]
+    pd.testing.assert_series_equal(gcs_lake.read(REF)["close"], pd.Series([9.0] * 4, name="close"))
+    assert stored() == [f"{PARTITION}/part-000.parquet"]
