@@ -31,8 +31,12 @@ DAILY_ASSETS = [
     *(f"technical_features_{tf}" for tf in TIMEFRAMES),
     "multi_timeframe_features_1h",
     "warehouse_coinbase_candles_1m",
+    "warehouse_candle_quality",
     "warehouse_candles_1h",
     "warehouse_technical_features_1h",
+    "warehouse_multi_timeframe_features_1h",
+    "warehouse_candles_1d",
+    "warehouse_technical_features_1d",
 ]
 TARGET_ASSETS = ["forward_targets_1h", "warehouse_forward_targets_1h"]
 VENDOR_PRODUCT_ASSETS = ["coinapi_spot_ohlcv_1h", "coinapi_perp_ohlcv_1h", "coinapi_funding_rates"]
@@ -40,10 +44,7 @@ VENDOR_DAY_ASSETS = ["cryptoquant_onchain_metrics", "alphavantage_daily", "fear_
 CONTEXT_ASSETS = ["context_features_1h", "warehouse_context_features_1h"]
 # Days of vendor history the context features read before the window (FRED: a year for YoY).
 VENDOR_LOOKBACK_DAYS = {"fred_vintages": 400, "others": 21}
-MART_AND_DATASET_ASSETS = [
-    "stg_technical_features_1h",
-    "stg_forward_targets_1h",
-    "training_table_1h",
+DATASET_ASSETS = [
     "training_splits_1h",
     "instructions_24h",
 ]
@@ -76,6 +77,10 @@ def materialize_selection(defs, instance, resources, selection, partition_key=No
         tags=tags,
         raise_on_error=raise_on_error,
     )
+
+
+def dbt_model_keys(defs) -> list[str]:
+    return [key.to_user_string() for key in defs.resolve_assets_def("training_table_1h").keys]
 
 
 def run_demo(start: date, days: int, symbols: list[str], instance: dg.DagsterInstance, log=print) -> DemoResult:
@@ -111,11 +116,11 @@ def run_demo(start: date, days: int, symbols: list[str], instance: dg.DagsterIns
         materialize_selection(defs, instance, resources, CONTEXT_ASSETS, tags=range_tags(start, last_day, symbol))
         outcome.runs += 4
         log(f"  {symbol}: {start}..{last_day} ingested (Coinbase, CoinAPI), checked, processed, in context, loaded")
-    materialize_selection(defs, instance, resources, ["vendor_status", "coverage_report"])
-    outcome.runs += 1
-
-    materialize_selection(defs, instance, resources, MART_AND_DATASET_ASSETS)
-    outcome.runs += 1
+    materialize_selection(defs, instance, resources, ["vendor_status", "warehouse_vendor_status", "coverage_report"])
+    # The dbt models build the window's days in one run, as a backfill of the day partitions does.
+    materialize_selection(defs, instance, resources, dbt_model_keys(defs), tags=range_tags(start, last_day))
+    materialize_selection(defs, instance, resources, DATASET_ASSETS)
+    outcome.runs += 3
     log("  dbt models built, training splits and instruction data written")
 
     # Training goes through the real sensor: it sees the new dataset version and its passing checks.

@@ -14,6 +14,7 @@ from datetime import timedelta
 import dagster as dg
 import pandas as pd
 
+from btc_platform.defs.automation import AUTOMATION, LONG_AUTOMATION
 from btc_platform.defs.coinbase.assets import candles_ref, coinbase_candles_1m
 from btc_platform.defs.metadata import frame_metadata
 from btc_platform.defs.monitoring.assets import coinbase_candles_1m_quality, require_clean
@@ -45,8 +46,6 @@ LOOKAHEAD_DAYS = lookahead_partitions(SHORT_HORIZONS, BAR, entry=TARGET_ENTRY)
 # Higher-timeframe columns carried on each 1-hour row (from the last 4h and 1d bars already closed).
 MTF_COLUMNS = ["kmid", "rsi_14", "macd_histogram", "atr_14", "adx_14", "volatility_30", "momentum_5", "ma_20", "std_20"]
 
-# Eager, but never past a failed blocking check upstream.
-AUTOMATION = dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
 
 
 def processed_ref(dataset: str, day, symbol, interval: str = "1h") -> PartitionRef:
@@ -173,7 +172,8 @@ def _on_day(frame: pd.DataFrame, day) -> pd.DataFrame:
 
 def forward_targets_asset(name: str, horizons: dict[str, pd.Timedelta], *, label_horizon: str,
                           price_horizons: tuple[str, ...] = (), range_horizons: tuple[str, ...] = (),
-                          entry: str = TARGET_ENTRY) -> dg.AssetsDefinition:
+                          entry: str = TARGET_ENTRY, automation: dg.AutomationCondition = AUTOMATION,
+                          ) -> dg.AssetsDefinition:
     """Targets of each 1-hour bar over `horizons`; day D waits for the days its horizons reach."""
     lookahead_days = lookahead_partitions(horizons, BAR, entry=entry)
     names = ", ".join(horizons)
@@ -189,7 +189,7 @@ def forward_targets_asset(name: str, horizons: dict[str, pd.Timedelta], *, label
         f"percent returns from {'the bar' if entry == 'close_t' else 'the next bar'}'s close, {'the price, ' if price_horizons else ''}and a sell/hold/buy "
         f"label at +-2% over {label_horizon}. Day D materializes once day D+{lookahead_days} exists; a "
         "target across an outage is null, never measured from a wrong bar.",
-        automation_condition=AUTOMATION,
+        automation_condition=automation,
     )
     def _targets(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
         store = lake.lake()
@@ -216,4 +216,4 @@ def forward_targets_asset(name: str, horizons: dict[str, pd.Timedelta], *, label
 forward_targets_1h = forward_targets_asset("forward_targets_1h", SHORT_HORIZONS, label_horizon="24h",
                                            range_horizons=("24h",))
 forward_targets_90d_1h = forward_targets_asset("forward_targets_90d_1h", LONG_HORIZONS, label_horizon="90d",
-                                               price_horizons=("90d",))
+                                               price_horizons=("90d",), automation=LONG_AUTOMATION)

@@ -10,7 +10,8 @@ from datetime import timedelta
 import dagster as dg
 import pandas as pd
 
-from btc_platform.defs.features.assets import AUTOMATION, _on_day, _write, processed_ref
+from btc_platform.defs.automation import AUTOMATION
+from btc_platform.defs.features.assets import _on_day, _write, processed_ref
 from btc_platform.defs.partitions import (
     BACKFILL_POLICY,
     HISTORY_START,

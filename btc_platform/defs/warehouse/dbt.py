@@ -1,14 +1,18 @@
 """dbt models over the warehouse tables (dagster-dbt): sources map to the load assets by key."""
 
 
+import json
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from btc_platform.config import project_root
+from btc_platform.defs.automation import LONG_LOOKBACK_DAYS, eager_ignoring_missing
+from btc_platform.defs.partitions import daily
 from btc_platform.defs.resources import WarehouseResource
 
 DBT_PROJECT_DIR = project_root() / "dbt_project"
@@ -42,15 +46,33 @@ class WarehouseTranslator(DagsterDbtTranslator):
         return "warehouse"
 
     def get_automation_condition(self, dbt_resource_props):
-        # Marts rebuild once a day after the day's partitions have landed, not on every partition.
-        return dg.AutomationCondition.on_cron("0 3 * * *", cron_timezone="UTC")
+        # A day rebuilds when its loads land, again when its targets land days later, and once more
+        # at D+90 for the 90-day targets (which are absent until then, so they never hold a day back).
+        return eager_ignoring_missing(LONG_LOOKBACK_DAYS, dg.AssetSelection.assets(*OPTIONAL_SOURCES))
 
 
-@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=WarehouseTranslator())
+# Sources that are legitimately absent for recent days: the marts build without them.
+OPTIONAL_SOURCES = ["warehouse_forward_targets_90d_1h"]
+
+
+def partition_vars(context: dg.AssetExecutionContext) -> dict[str, str]:
+    """The run's day window for the incremental models (a backfill range runs as one dbt build)."""
+    if not context.has_partition_key_range:
+        return {}
+    window = context.partition_time_window
+    last_day = window.end - timedelta(days=1)
+    return {"min_date": f"{window.start:%Y-%m-%d}", "max_date": f"{last_day:%Y-%m-%d}"}
+
+
+@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=WarehouseTranslator(),
+            partitions_def=daily, backfill_policy=dg.BackfillPolicy.single_run())
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     # profiles.yml reads its target and connection from the environment; the dbt process inherits it.
     os.environ.update(warehouse.dbt_env())
-    yield from dbt.cli(["build"], context=context).stream()
+    args = ["build"]
+    if window := partition_vars(context):
+        args += ["--vars", json.dumps(window)]
+    yield from dbt.cli(args, context=context).stream()
 
 # The mart the dataset layer reads (dbt's custom schema is used as-is: see macros/generate_schema_name).
 TRAINING_TABLE = "marts.training_table_1h"

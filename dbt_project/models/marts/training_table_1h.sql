@@ -1,31 +1,40 @@
--- Model-ready rows: features at ts with the targets measured from ts. Rows still warming up (sma_200,
--- the slowest indicator, is null) or whose future is unknown (a target is null) are left out.
+{{ config(**incremental_by_day()) }}
+-- Model-ready hourly rows, one per (symbol, ts): the bar, its technical features, the last closed 4h and
+-- 1d bars' features, macro / on-chain / sentiment / funding context as known at the bar's close, and
+-- the targets measured from that close. Rows still warming up (sma_200 null) or whose short-horizon
+-- future is unknown are left out; the 90-day targets stay null until day D+90 has landed.
+with features as (
+    select * from {{ ref('stg_technical_features_1h') }}
+    where {{ partition_window() }}
+)
+
 select
-    f.ts,
     f.symbol,
-    f.close,
-    f.rsi_14,
-    f.macd,
-    f.macd_signal,
-    f.macd_histogram,
-    f.bb_upper,
-    f.bb_middle,
-    f.bb_lower,
-    f.sma_20,
-    f.sma_50,
-    f.sma_200,
-    f.ema_12,
-    f.ema_26,
-    f.atr_14,
-    f.log_return_1,
-    f.volatility_30,
-    t.target_return_1h,
-    t.target_return_24h
-from {{ ref('stg_technical_features_1h') }} as f
-inner join {{ ref('stg_forward_targets_1h') }} as t
-    on f.symbol = t.symbol
-    and f.ts = t.ts
+    f.ts,
+    {{ dbt.dateadd('hour', 1, 'f.ts') }} as decision_at,
+    {{ dbt.split_part('f.symbol', "'-'", 1) }} as asset_symbol,
+    'crypto' as asset_class,
+    c.open,
+    c.high,
+    c.low,
+    c.volume,
+    c.is_filled,
+    c.source,
+    {{ star_except('f', ['symbol', 'ts', 'partition_date']) }},
+    {{ star_except('m', ['symbol', 'ts', 'partition_date']) }},
+    {{ star_except('x', ['symbol', 'ts', 'partition_date']) }},
+    {{ star_except('t', ['symbol', 'ts', 'close', 'partition_date']) }},
+    l.target_return_90d,
+    l.target_return_pct_90d,
+    l.target_price_90d,
+    l.target_label_90d,
+    f.partition_date
+from features as f
+inner join {{ ref('stg_candles_1h') }} as c on c.symbol = f.symbol and c.ts = f.ts
+inner join {{ ref('stg_forward_targets_1h') }} as t on t.symbol = f.symbol and t.ts = f.ts
+left join {{ ref('stg_multi_timeframe_features_1h') }} as m on m.symbol = f.symbol and m.ts = f.ts
+left join {{ ref('stg_context_features_1h') }} as x on x.symbol = f.symbol and x.ts = f.ts
+left join {{ ref('stg_forward_targets_90d_1h') }} as l on l.symbol = f.symbol and l.ts = f.ts
 where f.sma_200 is not null
     and t.target_return_1h is not null
     and t.target_return_24h is not null
-order by f.symbol, f.ts

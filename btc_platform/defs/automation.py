@@ -1,0 +1,34 @@
+"""Declarative automation shared by the processed, warehouse and dataset areas.
+
+Dagster's `eager()` looks at the newest day partition only. Targets of day D land days later (D+5 for
+the short horizons, D+90 for the 90-day one), so these conditions look back far enough to fill them in.
+"""
+
+from datetime import timedelta
+
+import dagster as dg
+
+SHORT_LOOKBACK_DAYS = 7  # the 5-day targets, one bar of entry delay, and a day of slack
+LONG_LOOKBACK_DAYS = 92  # the 90-day targets
+
+
+def eager_over_days(days: int) -> dg.AutomationCondition:
+    """`eager()` over the last `days` day partitions instead of the newest one only."""
+    return dg.AutomationCondition.eager().replace(
+        dg.AutomationCondition.in_latest_time_window(),
+        dg.AutomationCondition.in_latest_time_window(timedelta(days=days)),
+    )
+
+
+def eager_ignoring_missing(days: int, optional: dg.AssetSelection) -> dg.AutomationCondition:
+    """Eager over `days`, but not held back by missing partitions of `optional` upstreams (e.g. 90-day
+    targets, absent for the newest 90 days): those join later, as an update."""
+    return eager_over_days(days).replace(
+        dg.AutomationCondition.any_deps_missing(),
+        dg.AutomationCondition.any_deps_missing().ignore(optional),
+    )
+
+
+# Processed and warehouse assets: eager, never past a failed blocking check upstream.
+AUTOMATION = eager_over_days(SHORT_LOOKBACK_DAYS) & dg.AutomationCondition.all_deps_blocking_checks_passed()
+LONG_AUTOMATION = eager_over_days(LONG_LOOKBACK_DAYS) & dg.AutomationCondition.all_deps_blocking_checks_passed()
