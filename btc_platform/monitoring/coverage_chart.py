@@ -19,6 +19,8 @@ from xml.sax.saxutils import escape
 import numpy as np
 import pandas as pd
 
+from btc_platform.storage import open_url
+
 NO_DATA = (200, 200, 200)
 # Colour stops at coverage 0, 0.5 and 1 (ColorBrewer RdYlGn ends and middle).
 _STOPS = np.array([[215, 48, 39], [254, 224, 139], [26, 152, 80]], dtype="float64")
@@ -102,6 +104,9 @@ def _write(data: bytes, target) -> None:
     elif hasattr(target, "open"):  # pathlib.Path, UPath
         with target.open("wb") as f:
             f.write(data)
+    elif "://" in str(target):  # gs://...: Path() would make a local folder named "gs:"
+        fs, path = open_url(str(target))
+        fs.pipe_file(path, data)
     else:
         Path(target).write_bytes(data)
 

@@ -81,3 +81,14 @@ def test_what_another_writer_changed_is_seen_despite_gcsfs_caches(gcs_lake, gcs_
 def test_a_local_lake_has_no_gcs_publisher(tmp_path):
     lake = Lake(str(tmp_path))
     assert lake.gcs is None and lake.sweep_staging() == []
+
+
+def test_the_coverage_chart_writes_to_a_gs_url_not_a_local_folder(gcs_env, stored, tmp_path, monkeypatch):
+    from btc_platform.monitoring.coverage_chart import coverage_matrix, write_coverage_png, write_coverage_svg
+
+    monkeypatch.chdir(tmp_path)
+    matrix = coverage_matrix([{"dataset": "d", "partition": "2024-01-02", "coverage": 0.5, "expected_bars": 1440}])
+    png = write_coverage_png(matrix, f"{gcs_env['BTC_PLATFORM_LAKE_URL']}/_reports/c.png")
+    write_coverage_svg(matrix, f"{gcs_env['BTC_PLATFORM_LAKE_URL']}/_reports/c.svg")
+    assert stored("_reports") == ["_reports/c.png", "_reports/c.svg"]
+    assert png.startswith(b"\x89PNG") and list(tmp_path.iterdir()) == []
