@@ -29,6 +29,13 @@ def eager_ignoring_missing(days: int, optional: dg.AssetSelection) -> dg.Automat
     )
 
 
+def eager_once_future_exists(waiting_days: int, lookback_days: int) -> dg.AutomationCondition:
+    """For targets: day D is eligible only once D+`waiting_days` is a day that exists (it has ended),
+    then eager within `lookback_days`; until then its future candles cannot have landed."""
+    return eager_over_days(lookback_days) & ~dg.AutomationCondition.in_latest_time_window(
+        timedelta(days=waiting_days))
+
+
 # Processed and warehouse assets: eager, never past a failed blocking check upstream.
 AUTOMATION = eager_over_days(SHORT_LOOKBACK_DAYS) & dg.AutomationCondition.all_deps_blocking_checks_passed()
 LONG_AUTOMATION = eager_over_days(LONG_LOOKBACK_DAYS) & dg.AutomationCondition.all_deps_blocking_checks_passed()

@@ -14,7 +14,12 @@ from datetime import timedelta
 import dagster as dg
 import pandas as pd
 
-from btc_platform.defs.automation import AUTOMATION, LONG_AUTOMATION
+from btc_platform.defs.automation import (
+    AUTOMATION,
+    LONG_LOOKBACK_DAYS,
+    SHORT_LOOKBACK_DAYS,
+    eager_once_future_exists,
+)
 from btc_platform.defs.coinbase.assets import candles_ref, coinbase_candles_1m
 from btc_platform.defs.metadata import frame_metadata
 from btc_platform.defs.monitoring.assets import coinbase_candles_1m_quality, require_clean
@@ -172,10 +177,12 @@ def _on_day(frame: pd.DataFrame, day) -> pd.DataFrame:
 
 def forward_targets_asset(name: str, horizons: dict[str, pd.Timedelta], *, label_horizon: str,
                           price_horizons: tuple[str, ...] = (), range_horizons: tuple[str, ...] = (),
-                          entry: str = TARGET_ENTRY, automation: dg.AutomationCondition = AUTOMATION,
+                          entry: str = TARGET_ENTRY, lookback_days: int = SHORT_LOOKBACK_DAYS,
                           ) -> dg.AssetsDefinition:
     """Targets of each 1-hour bar over `horizons`; day D waits for the days its horizons reach."""
     lookahead_days = lookahead_partitions(horizons, BAR, entry=entry)
+    automation = eager_once_future_exists(lookahead_days, lookback_days) & \
+        dg.AutomationCondition.all_deps_blocking_checks_passed()
     names = ", ".join(horizons)
 
     @dg.asset(
@@ -216,4 +223,4 @@ def forward_targets_asset(name: str, horizons: dict[str, pd.Timedelta], *, label
 forward_targets_1h = forward_targets_asset("forward_targets_1h", SHORT_HORIZONS, label_horizon="24h",
                                            range_horizons=("24h",))
 forward_targets_90d_1h = forward_targets_asset("forward_targets_90d_1h", LONG_HORIZONS, label_horizon="90d",
-                                               price_horizons=("90d",), automation=LONG_AUTOMATION)
+                                               price_horizons=("90d",), lookback_days=LONG_LOOKBACK_DAYS)
