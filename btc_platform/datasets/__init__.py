@@ -1,22 +1,3 @@
-"""Dataset builders: time splits with purge, numeric arrays, instruction rows. No Dagster here."""
-
-from btc_platform.datasets.instructions import build_instruction_rows, write_instruction_files
-from btc_platform.datasets.splits import (
-    FEATURE_COLUMNS,
-    TARGET_COLUMNS,
-    content_hash,
-    split_summary,
-    time_split,
-    write_split_files,
-)
-
-__all__ = [
-    "FEATURE_COLUMNS",
-    "TARGET_COLUMNS",
-    "build_instruction_rows",
-    "content_hash",
-    "split_summary",
-    "time_split",
-    "write_instruction_files",
-    "write_split_files",
-]
+"""Training datasets from the training tables, without Dagster: walk-forward splits with purge and
+embargo, scalers, sequence windows, instruction and preference data for LLMs, manifests and checks.
+One module per concern; `build` and the *_dataset modules assemble a versioned build."""

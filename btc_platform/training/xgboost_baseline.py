@@ -1,13 +1,16 @@
 """XGBoost baseline on target_return_1h: `python -m btc_platform.training.xgboost_baseline`.
 
 Launched by Dagster it speaks Pipes (extras: dataset_dir, model_dir, optional params); run by
-hand it takes --dataset-dir/--model-dir. Only `dagster_pipes` is imported, never `dagster`.
+hand it takes --dataset-dir/--model-dir. The dataset folder may be a local path or a storage URL
+(gs://...): `splits.npz` is read through btc_platform.storage.open_url, like every dataset file.
+Only `dagster_pipes` is imported, never `dagster`.
 Uses the native xgboost API: XGBRegressor would need scikit-learn, which is not a dependency.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import math
@@ -20,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import xgboost as xgb
 from dagster_pipes import PipesEnvVarParamsLoader, open_dagster_pipes
+
+from btc_platform.storage import open_url
 
 TARGET = "target_return_1h"
 MIN_TRAIN_ROWS = 50
@@ -58,11 +63,12 @@ def pick_device() -> str:
     return "cuda" if device.startswith("cuda") else "cpu"
 
 
-def load_splits(dataset_dir: Path) -> dict[str, np.ndarray]:
-    path = Path(dataset_dir) / "splits.npz"
-    if not path.is_file():
+def load_splits(dataset_dir: str | Path) -> dict[str, np.ndarray]:
+    fs, root = open_url(str(dataset_dir))
+    path = f"{root.rstrip('/')}/splits.npz"
+    if not fs.isfile(path):
         raise DatasetError(f"dataset file not found: {path}")
-    with np.load(path) as npz:
+    with np.load(io.BytesIO(fs.cat_file(path))) as npz:
         missing = [k for k in REQUIRED_ARRAYS if k not in npz.files]
         if missing:
             raise DatasetError(f"{path} lacks arrays {missing}")
@@ -122,7 +128,8 @@ def train(data: dict[str, np.ndarray], params: dict, log: logging.Logger) -> dic
     metrics = evaluate(data["y_test"], booster.predict(dm["test"]))
     metrics.update(
         n_train=dm["train"].num_row(), n_val=dm["validation"].num_row(),
-        n_test=dm["test"].num_row(), best_iteration=best, device=device, target=TARGET,
+        n_test=dm["test"].num_row(), best_iteration=best, device=device,
+        target=str(data["target_name"]) if "target_name" in data else TARGET,
     )
     return {"booster": booster, "metrics": metrics}
 
@@ -134,9 +141,9 @@ def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     os.replace(tmp, path)
 
 
-def run(dataset_dir: Path, model_dir: Path, params: dict, log: logging.Logger) -> dict:
+def run(dataset_dir: str | Path, model_dir: Path, params: dict, log: logging.Logger) -> dict:
     data = load_splits(dataset_dir)
-    log.info(f"loaded {Path(dataset_dir) / 'splits.npz'}")
+    log.info(f"loaded {dataset_dir}/splits.npz")
     result = train(data, params, log)
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -168,7 +175,7 @@ def to_pipes_metadata(metrics: dict) -> dict:
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset-dir", type=Path, help="directory holding splits.npz")
+    parser.add_argument("--dataset-dir", help="folder or storage URL holding splits.npz")
     parser.add_argument("--model-dir", type=Path, help="where model.json and metrics.json go")
     parser.add_argument("--params", type=json.loads, default={}, help="JSON dict of overrides")
     args, _ = parser.parse_known_args(argv)  # Pipes may add its own CLI args
@@ -186,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
                 if not dataset_dir or not model_dir:
                     raise DatasetError("extras must name dataset_dir and model_dir")
                 params = {**args.params, **(extras.get("params") or {})}
-                metrics = run(Path(dataset_dir), Path(model_dir), params, pipes.log)
+                metrics = run(str(dataset_dir), Path(model_dir), params, pipes.log)
                 pipes.report_asset_materialization(metadata=to_pipes_metadata(metrics))
         else:
             if not args.dataset_dir or not args.model_dir:

@@ -2,25 +2,14 @@
 
 import dagster as dg
 import duckdb
-import numpy as np
 import pandas as pd
 
-from btc_platform.datasets.splits import FEATURE_COLUMNS
-from btc_platform.defs.training.sensors import train_on_new_dataset
+from btc_platform.defs.training.sensors import BLOCKING_CHECKS, train_on_new_dataset
+from btc_platform_tests.synthetic_tables import training_table as synthetic_table
 
 
 def training_table(seed: int, days: int = 30) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    ts = pd.date_range("2024-02-01", periods=days * 24, freq="h", tz="UTC")
-    frames = []
-    for symbol in ("BTC-USD", "ETH-USD"):
-        frame = pd.DataFrame({"ts": ts, "symbol": symbol, "close": 100 + rng.standard_normal(len(ts)).cumsum()})
-        for col in FEATURE_COLUMNS:
-            frame[col] = rng.standard_normal(len(ts))
-        frame["target_return_1h"] = 0.01 * frame["rsi_14"] + 0.001 * rng.standard_normal(len(ts))
-        frame["target_return_24h"] = rng.standard_normal(len(ts)) * 0.02
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
+    return synthetic_table(days=days, seed=seed)
 
 
 def write_table(path: str, frame: pd.DataFrame) -> None:
@@ -73,6 +62,9 @@ def test_failed_blocking_checks_keep_training_off(run, instance, platform_env, m
     monkeypatch.setattr(dataset_assets, "MIN_ROWS_PER_SPLIT", 10**6)
     result = run(["training_splits_1h"], raise_on_error=False)
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
-    assert checks == {"splits_purged": True, "splits_large_enough": False}
+    assert set(BLOCKING_CHECKS) == {"required_completeness", "targets_present", "no_long_gaps", "splits_purged",
+                                    "splits_large_enough"}
+    assert checks["splits_large_enough"] is False
+    assert all(checks[name] for name in BLOCKING_CHECKS if name != "splits_large_enough")
     skipped, _ = tick(instance)
     assert isinstance(skipped, dg.SkipReason) and "blocking checks did not pass" in skipped.skip_message

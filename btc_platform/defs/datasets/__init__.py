@@ -1,5 +1,5 @@
 import dagster as dg
 
-from btc_platform.defs.datasets.assets import instructions_24h, training_splits_1h
+from btc_platform.defs.datasets.assets import DATASET_ASSETS
 
-defs = dg.Definitions(assets=[training_splits_1h, instructions_24h])
+defs = dg.Definitions(assets=DATASET_ASSETS)

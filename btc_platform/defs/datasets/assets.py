@@ -1,117 +1,190 @@
-"""Training datasets built from the dbt training table: time-ordered splits and instruction data.
+"""Training datasets built from the dbt training tables, one set of assets per table timeframe:
 
-Each build is a version named by the content hash of the table it came from; a rebuild of the same
-data lands in the same folder, which is how the training sensor knows not to train twice.
+- `training_splits_<tf>`: walk-forward splits (Parquet, npz, scaler, LSTM sequences) for classic models;
+- `llm_instructions_<tf>`: Alpaca / context-window / chat messages / TRL prompt-completion rows;
+- `llm_preferences_<tf>`: DPO rows and prompt-only GRPO/DAPO rows with reward columns.
+
+Each build is a version named by the content hash of its source table and its config; the same data
+rebuilt lands on the same version (nothing rewritten), which is how the training sensor knows not
+to train twice. Files go through the dataset store (local folder or gs://), manifest last.
 """
 
 
 import json
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
-from btc_platform.datasets.instructions import build_instruction_rows, write_instruction_files
-from btc_platform.datasets.splits import (
-    FEATURE_COLUMNS,
-    content_hash,
-    split_summary,
-    time_split,
-    write_split_files,
-)
+from btc_platform.datasets.build import Build, publish
+from btc_platform.datasets.hashing import content_hash
+from btc_platform.datasets.instructions import InstructionSpec
+from btc_platform.datasets.llm_dataset import LLMSplitSpec, build_instruction_dataset, build_preference_dataset
+from btc_platform.datasets.preferences import PreferenceSpec
+from btc_platform.datasets.split_dataset import SplitSpec, build_split_dataset
+from btc_platform.datasets.storage import DatasetStore
 from btc_platform.defs.resources import ArtifactsResource, WarehouseResource
-from btc_platform.defs.warehouse.dbt import TRAINING_TABLE
 
-SPLITS = "training_splits_1h"
-TARGET = "target_return_1h"
-# The purge between splits covers the longest target horizon, so no label crosses a boundary.
-PURGE_GAP = pd.Timedelta(hours=24)
 MIN_ROWS_PER_SPLIT = 24
+TIMEFRAMES = {"1h": "marts.training_table_1h"}  # add "1d": "marts.training_table_1d" once the mart exists
+SPLIT_CHECKS = {
+    "required_completeness": "more than 95% of rows carry every required core field (close, rsi_14, macd, sma_20, volatility_30)",
+    "targets_present": "every row of every split has its target",
+    "no_long_gaps": "no symbol has a hole longer than 7 days",
+    "splits_purged": "no training label window reaches into a validation/test window; embargo after each test window",
+    "splits_large_enough": f"every split holds at least {MIN_ROWS_PER_SPLIT} rows",
+}
+LLM_CHECKS = {
+    "numbers_from_decision_time": "samples rebuilt from the table cut off at their decision time come out identical",
+    "hf_loadable": "the files load with Hugging Face datasets with the expected rows and columns",
+    "trl_format": "rows match TRL's dataset formats (keys and types)",
+    "splits_purged": "no training label window reaches into a validation/test window",
+}
 
 
-def version_dir(datasets_dir: str, name: str, version: str) -> Path:
-    return Path(datasets_dir).resolve() / name / f"version={version}"
+class SplitsConfig(dg.Config):
+    target: str = "target_return_1h"
+    label: str = "target_label_24h"
+    purge: str = "24h"  # >= the target's horizon
+    embargo: str = "24h"
+    n_folds: int = 1
+    validation_fraction: float = 0.15
+    test_fraction: float = 0.15
+    train_on: str = "past"  # "all": also train after each test window's embargo
+    scaler: str = "standard"  # or "robust"
+    sequence_length: int = 24
 
 
-def load_split(datasets_dir: str, version: str, split: str) -> pd.DataFrame:
-    return pd.read_parquet(version_dir(datasets_dir, SPLITS, version) / f"{split}.parquet")
+class InstructionsConfig(dg.Config):
+    # 90d is the guide's horizon; it has rows once the table holds 90 days past a decision. The demo
+    # (21 days) builds 24h through run config.
+    horizon: str = "90d"
+    context_length: int = 7
+    context_step: str = "1D"
+    embargo: str = "24h"
 
 
-def latest_version(context: dg.AssetExecutionContext) -> str:
-    """The version recorded by the latest materialization of the splits (the files are named by it)."""
-    record = context.instance.get_latest_materialization_event(dg.AssetKey(SPLITS))
+class PreferencesConfig(dg.Config):
+    taker_fee_bps: float = 10.0
+    maker_fee_bps: float = 2.0
+    limit_offsets_bps: list[float] = [25.0, 50.0, 100.0]
+    pairing: str = "best_vs_worst"  # or "best_vs_each"
+    purge: str = "24h"  # reward columns beyond it (3d, 5d returns) are left out
+    embargo: str = "24h"
+
+
+def store(artifacts: ArtifactsResource) -> DatasetStore:
+    return DatasetStore(artifacts.datasets_dir)
+
+
+def latest_version(instance: dg.DagsterInstance, asset: str) -> str:
+    """The version recorded by the asset's latest materialization."""
+    record = instance.get_latest_materialization_event(dg.AssetKey(asset))
     if record is None:
-        raise dg.Failure(f"{SPLITS} has never been materialized: build it first")
+        raise dg.Failure(f"{asset} has never been materialized: build it first")
     return record.asset_materialization.metadata["version"].value
 
 
-@dg.asset(
-    group_name="datasets",
-    deps=["training_table_1h"],
-    kinds={"pandas", "parquet", "numpy"},
-    description=f"Train/validation/test split of the 1h training table by time, purged by {PURGE_GAP} "
-    "before each boundary; Parquet per split and `splits.npz` (X/y, feature names, timestamps).",
-    check_specs=[
-        dg.AssetCheckSpec("splits_purged", asset=SPLITS, blocking=True,
-                          description="each split ends at least the target horizon before the next begins"),
-        dg.AssetCheckSpec("splits_large_enough", asset=SPLITS, blocking=True,
-                          description=f"every split holds at least {MIN_ROWS_PER_SPLIT} rows"),
-    ],
-    automation_condition=dg.AutomationCondition.eager(),
-)
-def training_splits_1h(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
-                       artifacts: ArtifactsResource) -> dg.MaterializeResult:
-    table = warehouse.read(TRAINING_TABLE)
-    version = content_hash(table)[:16]
-    out_dir = version_dir(artifacts.datasets_dir, SPLITS, version)
-    splits = time_split(table, gap=PURGE_GAP)
-    write_split_files(splits, out_dir, FEATURE_COLUMNS, TARGET)
-    summary = split_summary(splits)
-    (out_dir / "manifest.json").write_text(json.dumps(
-        {"dataset": SPLITS, "version": version, "source_table": TRAINING_TABLE, "target": TARGET,
-         "features": FEATURE_COLUMNS, "purge_gap": str(PURGE_GAP), "splits": summary},
-        indent=2, default=str))
-    context.log.info(f"{SPLITS} version {version}: {summary} at {out_dir}")
+def _read(warehouse: WarehouseResource, table: str) -> tuple[pd.DataFrame, str]:
+    frame = warehouse.read(table)
+    if frame.empty:
+        raise dg.Failure(f"{table} is empty: build the warehouse marts first")
+    return frame, content_hash(frame)
 
-    order = [splits[s]["ts"] for s in ("train", "validation", "test")]
-    purged = all(a.max() + PURGE_GAP <= b.min() for a, b in zip(order, order[1:]))
-    sizes = {s: len(f) for s, f in splits.items()}
+
+def _json(value) -> dg.MetadataValue:
+    return dg.MetadataValue.json(json.loads(json.dumps(value, default=str)))
+
+
+def _result(context: dg.AssetExecutionContext, asset: str, datasets: DatasetStore, build: Build,
+            blocking: dict[str, str], extra: dict | None = None) -> dg.MaterializeResult:
+    manifest, reused = publish(datasets, build)
+    url = datasets.version_url(build.dataset, build.version)
+    context.log.info(f"{build.dataset} version {build.version} {'unchanged' if reused else 'written'} at {url}")
+    checks = [dg.AssetCheckResult(asset_key=asset, check_name=name, passed=bool(build.checks[name]["passed"]),
+                                  metadata={"details": _json(build.checks[name])})
+              for name in blocking]
+    if "label_balance" in build.checks:
+        checks.append(dg.AssetCheckResult(asset_key=asset, check_name="label_balance",
+                                          passed=bool(build.checks["label_balance"]["passed"]),
+                                          severity=dg.AssetCheckSeverity.WARN,
+                                          metadata={"details": _json(build.checks["label_balance"])}))
+    rows = {name: part["rows"] for name, part in build.splits.items()}
     return dg.MaterializeResult(
-        metadata={
-            "version": version,
-            "path": dg.MetadataValue.path(str(out_dir)),
-            **{f"rows_{s}": n for s, n in sizes.items()},
-            "dagster/row_count": sum(sizes.values()),
-        },
-        data_version=dg.DataVersion(version),
-        check_results=[
-            dg.AssetCheckResult(check_name="splits_purged", passed=purged, metadata={"gap": str(PURGE_GAP)}),
-            dg.AssetCheckResult(check_name="splits_large_enough",
-                                passed=min(sizes.values()) >= MIN_ROWS_PER_SPLIT, metadata=sizes),
-        ],
+        metadata={"version": build.version, "path": dg.MetadataValue.path(url), "reused": reused,
+                  "source_rows": build.source["rows"], "source_range": f"{build.source['ts_min']} .. {build.source['ts_max']}",
+                  **{f"rows_{k}": v for k, v in rows.items()}, "dagster/row_count": sum(rows.values()),
+                  "notes": dg.MetadataValue.md("\n".join(f"- {n}" for n in build.notes) or "-"),
+                  "code_version": manifest["code_version"], **(extra or {})},
+        data_version=dg.DataVersion(build.version),
+        check_results=checks,
     )
 
 
-@dg.asset(
-    group_name="datasets",
-    deps=[training_splits_1h],
-    kinds={"pandas", "csv", "json"},
-    description="Alpaca-style instruction data (instruction/input/output, CSV and JSONL) asking for the "
-    "24h return from the features known at decision time, one file set per split.",
-    automation_condition=dg.AutomationCondition.eager(),
-)
-def instructions_24h(context: dg.AssetExecutionContext, artifacts: ArtifactsResource) -> dg.MaterializeResult:
-    version = latest_version(context)
-    out_root = version_dir(artifacts.datasets_dir, "instructions_24h", version)
-    counts = {}
-    for split in ("train", "validation", "test"):
-        rows = build_instruction_rows(load_split(artifacts.datasets_dir, version, split), horizon="24h")
-        write_instruction_files(rows, out_root / split)
-        counts[split] = len(rows)
-    sample = rows.head(1).to_dict("records")[0] if len(rows) else {}
-    return dg.MaterializeResult(metadata={
-        "version": version,
-        "path": dg.MetadataValue.path(str(out_root)),
-        **{f"rows_{s}": n for s, n in counts.items()},
-        "example": dg.MetadataValue.json(sample),
-    })
+def _specs(asset: str, checks: dict[str, str], label_balance: bool = False) -> list[dg.AssetCheckSpec]:
+    specs = [dg.AssetCheckSpec(name, asset=asset, blocking=True, description=text) for name, text in checks.items()]
+    if label_balance:
+        specs.append(dg.AssetCheckSpec("label_balance", asset=asset, description="class shares reported; warns under 5%"))
+    return specs
+
+
+def dataset_assets(timeframe: str, table: str) -> list[dg.AssetsDefinition]:
+    splits_name, instructions_name, preferences_name = (
+        f"training_splits_{timeframe}", f"llm_instructions_{timeframe}", f"llm_preferences_{timeframe}")
+    upstream = [table.split(".")[-1]]
+
+    @dg.asset(name=splits_name, group_name="datasets", deps=upstream, kinds={"pandas", "parquet", "numpy"},
+              description=f"Walk-forward train/validation/test splits of `{table}` with purge and embargo; Parquet, "
+              "`splits.npz` (X/y, feature names, timestamps, symbols), `scaler.json` (train only), `sequences.npz` "
+              "(LSTM windows), manifest and dataset card.",
+              check_specs=_specs(splits_name, SPLIT_CHECKS, label_balance=True),
+              automation_condition=dg.AutomationCondition.eager())
+    def splits(context: dg.AssetExecutionContext, config: SplitsConfig, warehouse: WarehouseResource,
+               artifacts: ArtifactsResource) -> dg.MaterializeResult:
+        frame, source_hash = _read(warehouse, table)
+        spec = SplitSpec(**config.model_dump())
+        build = build_split_dataset(frame, spec, dataset=splits_name, source_name=table, source_hash=source_hash,
+                                    min_rows_per_split=MIN_ROWS_PER_SPLIT)
+        return _result(context, splits_name, store(artifacts), build, SPLIT_CHECKS,
+                       {"features": len(build.extra["features"]), "target": spec.target})
+
+    @dg.asset(name=instructions_name, group_name="datasets", deps=upstream, kinds={"pandas", "json", "csv"},
+              description=f"Instruction data from `{table}` per the 90-day prediction guide: Alpaca "
+              "instruction/input/output (CSV, JSONL), the context-window variant, chat messages and TRL "
+              "prompt/completion rows, split walk-forward with a purge of the horizon.",
+              check_specs=_specs(instructions_name, LLM_CHECKS),
+              automation_condition=dg.AutomationCondition.eager())
+    def instructions(context: dg.AssetExecutionContext, config: InstructionsConfig, warehouse: WarehouseResource,
+                     artifacts: ArtifactsResource) -> dg.MaterializeResult:
+        frame, source_hash = _read(warehouse, table)
+        spec = InstructionSpec(config.horizon, config.context_length, pd.Timedelta(config.context_step))
+        build = build_instruction_dataset(frame, spec, LLMSplitSpec(embargo=config.embargo),
+                                          dataset=f"{instructions_name}/horizon={config.horizon}",
+                                          source_name=table, source_hash=source_hash)
+        if build.extra["rows"] == 0:
+            context.log.warning(build.notes[-1])
+        return _result(context, instructions_name, store(artifacts), build, LLM_CHECKS,
+                       {"horizon": config.horizon, "rows": build.extra["rows"],
+                        "example": _json(build.examples.get("alpaca", {}))})
+
+    @dg.asset(name=preferences_name, group_name="datasets", deps=upstream, kinds={"pandas", "json", "parquet"},
+              description=f"Trading preference data from `{table}`: DPO prompt/chosen/rejected/reward rows and "
+              "prompt-only GRPO/DAPO rows with reward columns, candidates scored by realized 24h outcomes "
+              "(market, hold, limit orders filled or not, net of fees).",
+              check_specs=_specs(preferences_name, LLM_CHECKS),
+              automation_condition=dg.AutomationCondition.eager())
+    def preferences(context: dg.AssetExecutionContext, config: PreferencesConfig, warehouse: WarehouseResource,
+                    artifacts: ArtifactsResource) -> dg.MaterializeResult:
+        frame, source_hash = _read(warehouse, table)
+        spec = PreferenceSpec(config.taker_fee_bps, config.maker_fee_bps, tuple(config.limit_offsets_bps), config.pairing)
+        build = build_preference_dataset(frame, spec, LLMSplitSpec(embargo=config.embargo), config.purge,
+                                         dataset=preferences_name, source_name=table, source_hash=source_hash)
+        return _result(context, preferences_name, store(artifacts), build, LLM_CHECKS,
+                       {"ties_skipped": build.extra["ties_skipped"],
+                        "example": _json(build.examples.get("dpo", {}))})
+
+    return [splits, instructions, preferences]
+
+
+DATASET_ASSETS = [a for tf, table in TIMEFRAMES.items() for a in dataset_assets(tf, table)]
+SPLITS = "training_splits_1h"
+training_splits_1h = next(a for a in DATASET_ASSETS if a.key == dg.AssetKey(SPLITS))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from btc_platform.defs.datasets.assets import SPLITS, latest_version, training_splits_1h, version_dir
+from btc_platform.defs.datasets.assets import SPLITS, latest_version, store, training_splits_1h
 from btc_platform.defs.resources import ArtifactsResource
 
 
@@ -19,8 +19,9 @@ class TrainingConfig(dg.Config):
     group_name="training",
     deps=[training_splits_1h],
     kinds={"xgboost", "python"},
-    description="XGBoost baseline on the 1h forward return, trained in a separate process (Dagster Pipes); "
-    "reports test RMSE and directional accuracy against a zero-return baseline.",
+    description="XGBoost baseline on the 1h forward return, trained in a separate process (Dagster Pipes) on the "
+    "newest walk-forward fold of training_splits_1h; reports test RMSE and directional accuracy against a "
+    "zero-return baseline.",
 )
 def xgboost_baseline_1h(
     context: dg.AssetExecutionContext,
@@ -28,14 +29,17 @@ def xgboost_baseline_1h(
     artifacts: ArtifactsResource,
     pipes_subprocess_client: dg.PipesSubprocessClient,
 ):
-    version = config.dataset_version or latest_version(context)
-    dataset_dir = version_dir(artifacts.datasets_dir, SPLITS, version)
-    if not (dataset_dir / "splits.npz").exists():
-        raise dg.Failure(f"dataset {SPLITS} version {version} has no splits.npz at {dataset_dir}")
+    version = config.dataset_version or latest_version(context.instance, SPLITS)
+    datasets = store(artifacts)
+    try:
+        datasets.manifest(SPLITS, version)  # only a published (complete) version is trained on
+    except FileNotFoundError as exc:
+        raise dg.Failure(str(exc)) from exc
+    dataset_url = datasets.version_url(SPLITS, version)
     model_dir = Path(artifacts.models_dir).resolve() / "xgboost_baseline_1h" / f"dataset={version}"
-    context.log.info(f"training on {dataset_dir}, model to {model_dir}")
+    context.log.info(f"training on {dataset_url}, model to {model_dir}")
     return pipes_subprocess_client.run(
         command=[sys.executable, "-m", "btc_platform.training.xgboost_baseline"],
         context=context,
-        extras={"dataset_dir": str(dataset_dir), "model_dir": str(model_dir), "dataset_version": version},
+        extras={"dataset_dir": dataset_url, "model_dir": str(model_dir), "dataset_version": version},
     ).get_materialize_result()

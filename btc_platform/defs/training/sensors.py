@@ -3,11 +3,12 @@
 
 import dagster as dg
 
-from btc_platform.defs.datasets.assets import SPLITS
+from btc_platform.defs.datasets.assets import SPLITS, training_splits_1h
 from btc_platform.defs.training.assets import xgboost_baseline_1h
 
 DATASET_KEY = dg.AssetKey(SPLITS)
-BLOCKING_CHECKS = ("splits_purged", "splits_large_enough")
+# Every blocking check the dataset declares must have passed in the run that built the version.
+BLOCKING_CHECKS = tuple(spec.name for spec in training_splits_1h.check_specs if spec.blocking)
 
 
 def checks_passed(instance: dg.DagsterInstance, run_id: str) -> bool:
