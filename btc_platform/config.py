@@ -36,6 +36,7 @@ KEY_ENV = {
 class Settings:
     lake_url: str = "./data/lake"
     duckdb_path: str = "./data/warehouse.duckdb"
+    warehouse: str = "duckdb"  # BTC_PLATFORM_WAREHOUSE: duckdb | bigquery (BTC_PLATFORM_BQ_* configure it)
     datasets_dir: str = "./data/datasets"
     models_dir: str = "./data/models"
     base_urls: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_BASE_URLS))
@@ -49,6 +50,7 @@ class Settings:
         return cls(
             lake_url=env.get("BTC_PLATFORM_LAKE_URL", cls.lake_url),
             duckdb_path=env.get("BTC_PLATFORM_DUCKDB_PATH", cls.duckdb_path),
+            warehouse=env.get("BTC_PLATFORM_WAREHOUSE", cls.warehouse),
             datasets_dir=env.get("BTC_PLATFORM_DATASETS_DIR", cls.datasets_dir),
             models_dir=env.get("BTC_PLATFORM_MODELS_DIR", cls.models_dir),
             base_urls=base_urls,

@@ -7,6 +7,7 @@ showing the value; an unset one falls back to the embedded default (local lake, 
 
 import os
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 from typing import ClassVar
@@ -19,7 +20,7 @@ from btc_platform.lake import Lake
 from btc_platform.vendor_status import VendorStatusStore
 from btc_platform.vendors import alphavantage, coinapi, coinbase, cryptoquant, feargreed, fred
 from btc_platform.vendors.errors import NoCredentialsError
-from btc_platform.warehouse import duckdb_store
+from btc_platform.warehouse import bigquery_store, duckdb_store
 
 
 def env_or_default(name: str, default: str):
@@ -107,7 +108,10 @@ class FearGreedResource(dg.ConfigurableResource):
 class WarehouseResource(dg.ConfigurableResource):
     """Where the lake's tables are loaded and dbt builds: DuckDB (default) or BigQuery."""
 
-    def replace_partition(self, table: str, df: pd.DataFrame, partition: dict) -> int:
+    def replace_partition(self, table: str, df: pd.DataFrame, partition: dict, *, description: str | None = None,
+                          column_descriptions: dict[str, str] | None = None) -> int:
+        """Replace exactly `partition` of `table` with `df`; the descriptions document the table where
+        the warehouse keeps them."""
         raise NotImplementedError
 
     def read(self, sql_or_table: str) -> pd.DataFrame:
@@ -127,7 +131,9 @@ class DuckDBWarehouseResource(WarehouseResource):
     def abspath(self) -> str:
         return str(Path(self.path).resolve())
 
-    def replace_partition(self, table: str, df: pd.DataFrame, partition: dict) -> int:
+    def replace_partition(self, table: str, df: pd.DataFrame, partition: dict, *, description: str | None = None,
+                          column_descriptions: dict[str, str] | None = None) -> int:
+        # Descriptions live in the asset definitions and dbt docs; the DuckDB file does not keep them.
         Path(self.abspath).parent.mkdir(parents=True, exist_ok=True)
         return duckdb_store.replace_partition(self.abspath, table, df, partition=partition)
 
@@ -136,6 +142,50 @@ class DuckDBWarehouseResource(WarehouseResource):
 
     def dbt_env(self) -> dict[str, str]:
         return {"BTC_PLATFORM_DBT_TARGET": "duckdb", "BTC_PLATFORM_DUCKDB_PATH": self.abspath}
+
+
+@lru_cache(maxsize=8)
+def _bigquery_client(project: str, location: str, api_endpoint: str | None):
+    return bigquery_store.make_client(project, location, api_endpoint)
+
+
+class BigQueryWarehouseResource(WarehouseResource):
+    """BigQuery: one dataset per zone; `api_endpoint` points at an emulator (anonymous credentials)."""
+
+    project: str
+    location: str = "US"
+    dataset_raw: str = "raw"
+    dataset_processed: str = "processed"
+    dataset_staging: str = "staging"
+    dataset_marts: str = "marts"
+    dataset_monitoring: str = "monitoring"
+    api_endpoint: str | None = None
+
+    def datasets(self) -> dict[str, str]:
+        return {zone: getattr(self, f"dataset_{zone}") for zone in bigquery_store.ZONES}
+
+    def store(self) -> bigquery_store.BigQueryStore:
+        # The emulator has no partition decorators: whole days go through the MERGE there.
+        return bigquery_store.BigQueryStore(_bigquery_client(self.project, self.location, self.api_endpoint),
+                                            self.datasets(), partition_decorators=not self.api_endpoint)
+
+    def replace_partition(self, table: str, df: pd.DataFrame, partition: dict, *, description: str | None = None,
+                          column_descriptions: dict[str, str] | None = None) -> int:
+        return self.store().replace_partition(table, df, partition=partition, description=description,
+                                              column_descriptions=column_descriptions)
+
+    def read(self, sql_or_table: str) -> pd.DataFrame:
+        return self.store().read(sql_or_table)
+
+    def dbt_env(self) -> dict[str, str]:
+        # profiles.yml's `bigquery` output; macros/warehouse_schemas.sql maps dbt's schemas to these datasets.
+        env = {"BTC_PLATFORM_DBT_TARGET": "bigquery", "BTC_PLATFORM_BQ_PROJECT": self.project,
+               "BTC_PLATFORM_BQ_LOCATION": self.location, "BTC_PLATFORM_BQ_DBT_METHOD": "oauth",
+               "BTC_PLATFORM_BQ_API_ENDPOINT": self.api_endpoint or ""}
+        env |= {f"BTC_PLATFORM_BQ_DATASET_{zone.upper()}": name for zone, name in self.datasets().items()}
+        if self.api_endpoint:  # the emulator takes any token; production uses default credentials (oauth)
+            env |= {"BTC_PLATFORM_BQ_DBT_METHOD": "oauth-secrets", "BTC_PLATFORM_BQ_TOKEN": "fake-token"}
+        return env
 
 
 class ArtifactsResource(dg.ConfigurableResource):
@@ -152,6 +202,34 @@ def vendor_base_url(vendor: str):
 def vendor_key(vendor: str):
     # EnvVar when set (the UI shows the variable, never the value); None skips the vendor.
     return dg.EnvVar(KEY_ENV[vendor]) if os.environ.get(KEY_ENV[vendor]) else None
+
+
+WAREHOUSES = ("duckdb", "bigquery")
+
+
+def warehouse_kind(settings: Settings | None = None) -> str:
+    """`BTC_PLATFORM_WAREHOUSE`: duckdb (default) or bigquery."""
+    kind = os.environ.get("BTC_PLATFORM_WAREHOUSE") or (settings or Settings()).warehouse
+    if kind not in WAREHOUSES:
+        raise ValueError(f"BTC_PLATFORM_WAREHOUSE={kind!r}: expected one of {WAREHOUSES}")
+    return kind
+
+
+def warehouse_resource(settings: Settings) -> WarehouseResource:
+    if warehouse_kind(settings) == "duckdb":
+        return DuckDBWarehouseResource(path=env_or_default("BTC_PLATFORM_DUCKDB_PATH", settings.duckdb_path))
+    if not os.environ.get("BTC_PLATFORM_BQ_PROJECT"):
+        raise ValueError("BTC_PLATFORM_WAREHOUSE=bigquery needs BTC_PLATFORM_BQ_PROJECT")
+    # Dataset names: BTC_PLATFORM_BQ_DATASET_<ZONE> each, else BTC_PLATFORM_BQ_DATASET_PREFIX + zone.
+    prefix = os.environ.get("BTC_PLATFORM_BQ_DATASET_PREFIX", "")
+    datasets = {f"dataset_{zone}": env_or_default(f"BTC_PLATFORM_BQ_DATASET_{zone.upper()}", prefix + zone)
+                for zone in bigquery_store.ZONES}
+    return BigQueryWarehouseResource(
+        project=dg.EnvVar("BTC_PLATFORM_BQ_PROJECT"),
+        location=env_or_default("BTC_PLATFORM_BQ_LOCATION", "US"),
+        api_endpoint=env_or_default("BTC_PLATFORM_BQ_API_ENDPOINT", None),
+        **datasets,
+    )
 
 
 def build_resources(settings: Settings | None = None) -> dict:
@@ -173,9 +251,7 @@ def build_resources(settings: Settings | None = None) -> dict:
         "feargreed_api": FearGreedResource(base_url=vendor_base_url("feargreed")),
         "lake": LakeResource(url=env_or_default("BTC_PLATFORM_LAKE_URL", settings.lake_url)),
         "coinbase_api": CoinbaseResource(base_url=vendor_base_url("coinbase")),
-        "warehouse": DuckDBWarehouseResource(
-            path=env_or_default("BTC_PLATFORM_DUCKDB_PATH", settings.duckdb_path)
-        ),
+        "warehouse": warehouse_resource(settings),
         "artifacts": ArtifactsResource(
             datasets_dir=env_or_default("BTC_PLATFORM_DATASETS_DIR", settings.datasets_dir),
             models_dir=env_or_default("BTC_PLATFORM_MODELS_DIR", settings.models_dir),
