@@ -17,6 +17,8 @@ RUN uv sync --frozen --no-dev --no-install-project
 COPY btc_platform ./btc_platform
 COPY dbt_project ./dbt_project
 COPY workspace.yaml ./
+# The production instance (Postgres, Kubernetes run launcher), configured by environment variables.
+COPY deploy/dagster.yaml /opt/dagster/home/dagster.yaml
 RUN uv sync --frozen --no-dev \
     && mkdir -p "$DAGSTER_HOME" \
     # The dbt manifest is built at image build time, so the code location loads without parsing.
