@@ -7,7 +7,7 @@ import pytest
 from btc_platform.sandbox import SandboxServer
 from btc_platform.sandbox.registry import vendor_env
 
-pytest_plugins = ["btc_platform_tests.fixtures.gcs_emulator"]
+pytest_plugins = ["btc_platform_tests.fixtures.gcs_emulator", "btc_platform_tests.fixtures.bigquery_emulator"]
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
