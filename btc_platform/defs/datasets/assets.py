@@ -25,7 +25,9 @@ from btc_platform.datasets.storage import DatasetStore
 from btc_platform.defs.resources import ArtifactsResource, WarehouseResource
 
 MIN_ROWS_PER_SPLIT = 24
-TIMEFRAMES = {"1h": "marts.training_table_1h"}  # add "1d": "marts.training_table_1d" once the mart exists
+TIMEFRAMES = {"1h": "marts.training_table_1h", "1d": "marts.training_table_1d"}
+# The daily table predicts the next day by default; windows of 14 days for its sequences.
+SPLIT_DEFAULTS = {"1h": {}, "1d": {"target": "target_return_24h", "sequence_length": 14}}
 SPLIT_CHECKS = {
     "required_completeness": "more than 95% of rows carry every required core field (close, rsi_14, macd, sma_20, volatility_30)",
     "targets_present": "every row of every split has its target",
@@ -131,6 +133,9 @@ def dataset_assets(timeframe: str, table: str) -> list[dg.AssetsDefinition]:
     splits_name, instructions_name, preferences_name = (
         f"training_splits_{timeframe}", f"llm_instructions_{timeframe}", f"llm_preferences_{timeframe}")
     upstream = [table.split(".")[-1]]
+    config_class = type(f"SplitsConfig{timeframe}", (SplitsConfig,),
+                        {"__annotations__": {k: type(v) for k, v in SPLIT_DEFAULTS[timeframe].items()},
+                         **SPLIT_DEFAULTS[timeframe]})
 
     @dg.asset(name=splits_name, group_name="datasets", deps=upstream, kinds={"pandas", "parquet", "numpy"},
               description=f"Walk-forward train/validation/test splits of `{table}` with purge and embargo; Parquet, "
@@ -138,12 +143,15 @@ def dataset_assets(timeframe: str, table: str) -> list[dg.AssetsDefinition]:
               "(LSTM windows), manifest and dataset card.",
               check_specs=_specs(splits_name, SPLIT_CHECKS, label_balance=True),
               automation_condition=dg.AutomationCondition.eager())
-    def splits(context: dg.AssetExecutionContext, config: SplitsConfig, warehouse: WarehouseResource,
+    def splits(context: dg.AssetExecutionContext, config: config_class, warehouse: WarehouseResource,
                artifacts: ArtifactsResource) -> dg.MaterializeResult:
         frame, source_hash = _read(warehouse, table)
         spec = SplitSpec(**config.model_dump())
-        build = build_split_dataset(frame, spec, dataset=splits_name, source_name=table, source_hash=source_hash,
-                                    min_rows_per_split=MIN_ROWS_PER_SPLIT)
+        try:
+            build = build_split_dataset(frame, spec, dataset=splits_name, source_name=table,
+                                        source_hash=source_hash, min_rows_per_split=MIN_ROWS_PER_SPLIT)
+        except ValueError as exc:  # too little history for the windows, a purge shorter than the horizon
+            raise dg.Failure(f"{splits_name} from {table} ({len(frame)} rows): {exc}") from exc
         return _result(context, splits_name, store(artifacts), build, SPLIT_CHECKS,
                        {"features": len(build.extra["features"]), "target": spec.target})
 
