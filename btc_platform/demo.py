@@ -46,8 +46,12 @@ CONTEXT_ASSETS = ["context_features_1h", "warehouse_context_features_1h"]
 VENDOR_LOOKBACK_DAYS = {"fred_vintages": 400, "others": 21}
 DATASET_ASSETS = [
     "training_splits_1h",
-    "instructions_24h",
+    "llm_instructions_1h",
+    "llm_preferences_1h",
 ]
+# The guide's 90-day horizon has no rows in a 21-day window (its target needs 90 days of future):
+# the demo builds the instruction data for 24h instead.
+DATASET_RUN_CONFIG = {"ops": {"llm_instructions_1h": {"config": {"horizon": "24h"}}}}
 
 
 @dataclass
@@ -119,7 +123,7 @@ def run_demo(start: date, days: int, symbols: list[str], instance: dg.DagsterIns
     materialize_selection(defs, instance, resources, ["vendor_status", "warehouse_vendor_status", "coverage_report"])
     # The dbt models build the window's days in one run, as a backfill of the day partitions does.
     materialize_selection(defs, instance, resources, dbt_model_keys(defs), tags=range_tags(start, last_day))
-    materialize_selection(defs, instance, resources, DATASET_ASSETS)
+    materialize_selection(defs, instance, resources, DATASET_ASSETS, run_config=DATASET_RUN_CONFIG)
     outcome.runs += 3
     log("  dbt models built, training splits and instruction data written")
 
@@ -152,7 +156,7 @@ def print_summary(instance: dg.DagsterInstance, outcome: DemoResult, log=print) 
 
     settings = Settings.from_env()
     splits = latest_metadata(instance, "training_splits_1h")
-    instructions = latest_metadata(instance, "instructions_24h")
+    instructions = latest_metadata(instance, "llm_instructions_1h")
     model = latest_metadata(instance, "xgboost_baseline_1h")
     duckdb_path = Path(settings.duckdb_path).resolve()
     log("")
@@ -163,7 +167,7 @@ def print_summary(instance: dg.DagsterInstance, outcome: DemoResult, log=print) 
         log(f"              {table}: {table_row_count(duckdb_path, table)} rows")
     log(f"  datasets:   {splits.get('path')} (version {splits.get('version')}; "
         f"train/validation/test rows {splits.get('rows_train')}/{splits.get('rows_validation')}/{splits.get('rows_test')})")
-    log(f"              {instructions.get('path')} (instruction/input/output, CSV + JSONL)")
+    log(f"              {instructions.get('path')} (horizon {instructions.get('horizon')}: Alpaca CSV + JSONL, context window, chat messages, TRL prompt/completion)")
     log(f"  model:      {model.get('model_path')}")
     if model:
         log(f"              test RMSE {model.get('rmse', float('nan')):.6f} vs zero-return {model.get('zero_rmse', float('nan')):.6f}; "

@@ -32,14 +32,15 @@ def test_whole_graph_from_sandbox_to_trained_model(platform_env):
     assert table["ts"].max() < pd.Timestamp(START, tz="UTC") + pd.Timedelta(days=DAYS)
 
     [split_dir] = (Path(platform_env["BTC_PLATFORM_DATASETS_DIR"]) / "training_splits_1h").iterdir()
+    assert (split_dir / "manifest.json").exists()
     arrays = np.load(split_dir / "splits.npz")
     train_end = arrays["ts_train"].max()
     assert arrays["ts_validation"].min() - train_end >= pd.Timedelta(hours=24).value
     assert arrays["X_train"].shape[1] == len(arrays["feature_names"])
 
-    [instr_dir] = (Path(platform_env["BTC_PLATFORM_DATASETS_DIR"]) / "instructions_24h").iterdir()
-    first = json.loads((instr_dir / "train" / "instructions.jsonl").read_text().splitlines()[0])
-    assert set(first) == {"instruction", "input", "output"}
+    [instr_dir] = (Path(platform_env["BTC_PLATFORM_DATASETS_DIR"]) / "llm_instructions_1h" / "horizon=24h").iterdir()
+    first = json.loads((instr_dir / "alpaca" / "train.jsonl").read_text().splitlines()[0])
+    assert {"instruction", "input", "output", "asset_symbol", "asset_class"} <= set(first)
     assert "target" not in first["input"] and "predicted_return_24h" in first["output"]
 
     [model_dir] = (Path(platform_env["BTC_PLATFORM_MODELS_DIR"]) / "xgboost_baseline_1h").iterdir()
