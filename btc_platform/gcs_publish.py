@@ -81,6 +81,11 @@ class GcsPublisher:
             while token:  # large objects across locations take several calls; within a bucket one
                 token, _, _ = final.rewrite(staged, token=token, if_generation_match=expected)
         except PreconditionFailed as error:
+            # The same bytes already there (a retried rewrite whose answer was lost, or another run
+            # writing identical content) is the outcome we wanted, not a conflict.
+            now = bucket.get_blob(key)
+            if now is not None and staged.crc32c and now.crc32c == staged.crc32c and now.size == staged.size:
+                return now.generation
             raise ConcurrentWriteError(
                 f"gs://{self.bucket_name}/{key} changed while it was being written (expected generation "
                 f"{expected}); another run wrote it: it holds that run's whole object"

@@ -4,6 +4,8 @@ replaces, and a writer that raced another one is told instead of silently overwr
 import subprocess
 import sys
 import textwrap
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import timedelta
 
 import pandas as pd
@@ -15,7 +17,7 @@ from btc_platform.lake import Lake
 
 from .test_lake_on_gcs import PARTITION, REF, frame
 
-OTHER_DAY = REF.__class__(REF.zone, REF.dataset, REF.day + timedelta(days=1), REF.symbol, REF.interval)
+OTHER_DAY = replace(REF, day=REF.day + timedelta(days=1))
 
 
 def test_a_failed_publish_keeps_the_old_partition_and_the_next_write_succeeds(gcs_lake, stored, monkeypatch):
@@ -85,23 +87,39 @@ def test_a_rerun_replaces_the_partition_with_the_same_rows(gcs_lake, stored):
     assert stored() == [f"{PARTITION}/part-000.parquet"]
 
 
-def test_a_writer_that_raced_another_is_told_and_the_winner_stays_whole(gcs_lake, gcs_env, stored, monkeypatch):
-    gcs_lake.write(REF, frame(close=1.0))
-    other = Lake(gcs_env["BTC_PLATFORM_LAKE_URL"])
-    looked = storage.Bucket.get_blob
-    raced = []
+@contextmanager
+def another_writer_publishes_right_after_our_look(monkeypatch, other: Lake, df: pd.DataFrame):
+    """While active, the first generation look of a write lets `other` publish `df` at REF just after
+    it: the race a generation precondition exists for. Yields the names looked at."""
+    looked, raced = storage.Bucket.get_blob, []
 
-    def look_then_let_the_other_writer_publish(self, name, *args, **kwargs):
+    def look_then_race(self, name, *args, **kwargs):
         seen = looked(self, name, *args, **kwargs)
         if not raced:
             raced.append(name)
-            other.write(REF, frame(n=4, close=9.0))
+            other.write(REF, df)
         return seen
 
     with monkeypatch.context() as patched:
-        patched.setattr(storage.Bucket, "get_blob", look_then_let_the_other_writer_publish)
+        patched.setattr(storage.Bucket, "get_blob", look_then_race)
+        yield raced
+
+
+def test_a_writer_that_raced_another_is_told_and_the_winner_stays_whole(gcs_lake, gcs_env, stored, monkeypatch):
+    gcs_lake.write(REF, frame(close=1.0))
+    other = Lake(gcs_env["BTC_PLATFORM_LAKE_URL"])
+    with another_writer_publishes_right_after_our_look(monkeypatch, other, frame(n=4, close=9.0)) as raced:
         with pytest.raises(ConcurrentWriteError, match="changed while it was being written"):
             gcs_lake.write(REF, frame(close=2.0))
     assert raced == [f"{gcs_lake.gcs.prefix}/{PARTITION}/part-000.parquet"]
     pd.testing.assert_series_equal(gcs_lake.read(REF)["close"], pd.Series([9.0] * 4, name="close"))
     assert stored() == [f"{PARTITION}/part-000.parquet"]
+
+
+def test_a_writer_that_raced_another_with_the_same_bytes_succeeds(gcs_lake, gcs_env, monkeypatch):
+    """Identical content published first (a re-run racing, or a retried rewrite) is not a conflict."""
+    gcs_lake.write(REF, frame(close=1.0))
+    other = Lake(gcs_env["BTC_PLATFORM_LAKE_URL"])
+    with another_writer_publishes_right_after_our_look(monkeypatch, other, frame(close=2.0)) as raced:
+        gcs_lake.write(REF, frame(close=2.0))
+    assert raced and gcs_lake.read(REF)["close"].tolist() == [2.0] * 3
