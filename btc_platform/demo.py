@@ -83,8 +83,9 @@ def materialize_selection(defs, instance, resources, selection, partition_key=No
     )
 
 
-def dbt_model_keys(defs) -> list[str]:
-    return [key.to_user_string() for key in defs.resolve_assets_def("training_table_1h").keys]
+def dbt_model_keys(defs, model: str) -> list[str]:
+    """Every model of the dbt asset that builds `model` (they run together)."""
+    return [key.to_user_string() for key in defs.resolve_assets_def(model).keys]
 
 
 def run_demo(start: date, days: int, symbols: list[str], instance: dg.DagsterInstance, log=print) -> DemoResult:

@@ -53,3 +53,40 @@ def test_a_target_day_is_filled_in_once_its_future_candles_land(instance):
     result = dg.evaluate_automation_conditions(assets, instance, asset_selection=selection,
                                                evaluation_time=now, cursor=result.cursor)
     assert requested(result, TARGETS) == set()
+
+
+def dbt_day_requests(loads: list[dg.AssetKey], day: date) -> tuple[set[str], set[str]]:
+    """Report `loads` for `day` (every symbol) on a fresh instance; the marts' and views' requests."""
+    from btc_platform.definitions import defs
+    from btc_platform.defs.partitions import daily_by_symbol
+
+    symbols = daily_by_symbol.get_partitions_def_for_dimension("symbol").get_partition_keys()
+    marts, views = defs.resolve_assets_def("training_table_1h"), defs.resolve_assets_def("coverage_by_day")
+    selection = dg.AssetSelection.assets(*marts.keys, *views.keys)
+    now = datetime(day.year, day.month, day.day, tzinfo=timezone.utc) + timedelta(days=6, hours=1)
+    with dg.instance_for_test() as instance:
+        result = dg.evaluate_automation_conditions(defs, instance, asset_selection=selection, evaluation_time=now)
+        for key in loads:
+            for symbol in symbols:
+                report(instance, key.to_user_string(), day, symbol)
+        result = dg.evaluate_automation_conditions(defs, instance, asset_selection=selection,
+                                                   evaluation_time=now, cursor=result.cursor)
+    return requested(result, "training_table_1h"), requested(result, "coverage_by_day")
+
+
+def test_a_dbt_day_builds_once_its_loads_land_without_waiting_for_90_day_targets():
+    from btc_platform.definitions import defs
+    from btc_platform.defs.warehouse.dbt import OPTIONAL_SOURCES
+
+    graph = defs.resolve_asset_graph()
+    marts = defs.resolve_assets_def("training_table_1h").keys
+    loads = sorted({dep for key in marts for dep in graph.get(key).parent_keys if dep not in marts}
+                   - {dg.AssetKey(OPTIONAL_SOURCES[0])})
+    assert len(loads) == 7  # candles, technical (1h and 1d), multi-timeframe, context, targets
+
+    mart_days, _ = dbt_day_requests(loads[:-1], DAY)
+    assert mart_days == set()  # one load still missing: the day waits
+    mart_days, view_days = dbt_day_requests(loads, DAY)
+    # Day DAY builds, although its 90-day targets are absent; no other day has data.
+    assert mart_days == {DAY.isoformat()}
+    assert view_days == set()  # views are not partitioned, and nothing new reached their tables

@@ -37,3 +37,11 @@ where false
 {{ return({'open': 'float', 'high': 'float', 'low': 'float', 'close': 'float', 'volume': 'float',
            'is_filled': 'bool', 'source': 'string'}) }}
 {%- endmacro %}
+
+{#- The 90-day targets, read in the marts directly rather than through a staging view: the table is
+    absent for the newest 90 days, and a view over it would hold every day's build back. -#}
+{% macro targets_90d() -%}
+{{ latest_rows('processed', 'forward_targets_90d_1h', columns={
+    'target_return_90d': 'float', 'target_return_pct_90d': 'float', 'target_price_90d': 'float',
+    'target_label_90d': 'string'}) }}
+{%- endmacro %}

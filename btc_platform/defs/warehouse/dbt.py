@@ -29,8 +29,18 @@ def dbt_resource() -> DbtCliResource:
     return DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())
 
 
-if not dbt_project.manifest_path.exists():
-    # A fresh clone has no manifest: parse once (offline, a few seconds) so the models load.
+def manifest_is_stale() -> bool:
+    """No manifest (a fresh clone), or a model, macro or config edited since it was written."""
+    if not dbt_project.manifest_path.exists():
+        return True
+    built = dbt_project.manifest_path.stat().st_mtime
+    sources = [p for d in ("models", "macros", "tests") for p in (DBT_PROJECT_DIR / d).rglob("*") if p.is_file()]
+    sources += [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml"]
+    return any(p.stat().st_mtime > built for p in sources)
+
+
+if manifest_is_stale():
+    # Parse (offline, a few seconds) so the assets match the models on disk.
     dbt_resource().cli(["parse"], target_path=dbt_project.target_path).wait()
 
 
@@ -46,6 +56,9 @@ class WarehouseTranslator(DagsterDbtTranslator):
         return "warehouse"
 
     def get_automation_condition(self, dbt_resource_props):
+        if "monitoring" in dbt_resource_props["fqn"]:
+            # Monitoring views read their tables live: built once, and again only when their SQL changes.
+            return VIEW_AUTOMATION
         # A day rebuilds when its loads land, again when its targets land days later, and once more
         # at D+90 for the 90-day targets (which are absent until then, so they never hold a day back).
         return eager_ignoring_missing(LONG_LOOKBACK_DAYS, dg.AssetSelection.assets(*OPTIONAL_SOURCES))
@@ -53,6 +66,9 @@ class WarehouseTranslator(DagsterDbtTranslator):
 
 # Sources that are legitimately absent for recent days: the marts build without them.
 OPTIONAL_SOURCES = ["warehouse_forward_targets_90d_1h"]
+VIEW_AUTOMATION = (dg.AutomationCondition.missing().newly_true() | dg.AutomationCondition.code_version_changed()) \
+    & ~dg.AutomationCondition.in_progress()
+MONITORING = "path:models/monitoring"
 
 
 def partition_vars(context: dg.AssetExecutionContext) -> dict[str, str]:
@@ -64,15 +80,28 @@ def partition_vars(context: dg.AssetExecutionContext) -> dict[str, str]:
     return {"min_date": f"{window.start:%Y-%m-%d}", "max_date": f"{last_day:%Y-%m-%d}"}
 
 
-@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=WarehouseTranslator(),
-            partitions_def=daily, backfill_policy=dg.BackfillPolicy.single_run())
-def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+def dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     # profiles.yml reads its target and connection from the environment; the dbt process inherits it.
     os.environ.update(warehouse.dbt_env())
     args = ["build"]
     if window := partition_vars(context):
         args += ["--vars", json.dumps(window)]
     yield from dbt.cli(args, context=context).stream()
+
+
+@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=WarehouseTranslator(),
+            exclude=MONITORING, partitions_def=daily, backfill_policy=dg.BackfillPolicy.single_run())
+def training_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+    """Staging and the training tables, one day partition (or a backfill range) per build."""
+    yield from dbt_build(context, dbt, warehouse)
+
+
+@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=WarehouseTranslator(),
+            select=MONITORING, name="monitoring_views")
+def monitoring_views(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+    """Coverage and vendor status over time: views over every day, so not partitioned."""
+    yield from dbt_build(context, dbt, warehouse)
+
 
 # The mart the dataset layer reads (dbt's custom schema is used as-is: see macros/generate_schema_name).
 TRAINING_TABLE = "marts.training_table_1h"

@@ -5,6 +5,10 @@
 with features as (
     select * from {{ ref('stg_technical_features_1d') }}
     where {{ partition_window() }}
+),
+
+targets_90d as (
+{{ targets_90d() }}
 )
 
 select
@@ -33,7 +37,7 @@ inner join {{ ref('stg_forward_targets_1h') }} as t
     on t.symbol = f.symbol and t.ts = {{ dbt.dateadd('hour', 23, 'f.ts') }}
 left join {{ ref('stg_context_features_1h') }} as x
     on x.symbol = f.symbol and x.ts = {{ dbt.dateadd('hour', 23, 'f.ts') }}
-left join {{ ref('stg_forward_targets_90d_1h') }} as l
+left join targets_90d as l
     on l.symbol = f.symbol and l.ts = {{ dbt.dateadd('hour', 23, 'f.ts') }}
 where t.target_return_1h is not null
     and t.target_return_24h is not null

@@ -6,6 +6,10 @@
 with features as (
     select * from {{ ref('stg_technical_features_1h') }}
     where {{ partition_window() }}
+),
+
+targets_90d as (
+{{ targets_90d() }}
 )
 
 select
@@ -34,7 +38,7 @@ inner join {{ ref('stg_candles_1h') }} as c on c.symbol = f.symbol and c.ts = f.
 inner join {{ ref('stg_forward_targets_1h') }} as t on t.symbol = f.symbol and t.ts = f.ts
 left join {{ ref('stg_multi_timeframe_features_1h') }} as m on m.symbol = f.symbol and m.ts = f.ts
 left join {{ ref('stg_context_features_1h') }} as x on x.symbol = f.symbol and x.ts = f.ts
-left join {{ ref('stg_forward_targets_90d_1h') }} as l on l.symbol = f.symbol and l.ts = f.ts
+left join targets_90d as l on l.symbol = f.symbol and l.ts = f.ts
 where f.sma_200 is not null
     and t.target_return_1h is not null
     and t.target_return_24h is not null
