@@ -39,3 +39,7 @@ def eager_once_future_exists(waiting_days: int, lookback_days: int) -> dg.Automa
 # Processed and warehouse assets: eager, never past a failed blocking check upstream.
 AUTOMATION = eager_over_days(SHORT_LOOKBACK_DAYS) & dg.AutomationCondition.all_deps_blocking_checks_passed()
 LONG_AUTOMATION = eager_over_days(LONG_LOOKBACK_DAYS) & dg.AutomationCondition.all_deps_blocking_checks_passed()
+
+# Datasets read a whole day-partitioned mart: a new version whenever any day of it is rebuilt. Days of
+# history that were never built are normal (the mart starts where data starts), so they never block.
+DATASET_AUTOMATION = dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing())

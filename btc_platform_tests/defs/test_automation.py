@@ -90,3 +90,19 @@ def test_a_dbt_day_builds_once_its_loads_land_without_waiting_for_90_day_targets
     # Day DAY builds, although its 90-day targets are absent; no other day has data.
     assert mart_days == {DAY.isoformat()}
     assert view_days == set()  # views are not partitioned, and nothing new reached their tables
+
+
+def test_datasets_rebuild_when_any_day_of_the_mart_is_rebuilt(instance):
+    from btc_platform.definitions import defs
+
+    selection = dg.AssetSelection.assets("training_splits_1h")
+    now = datetime(2024, 3, 10, tzinfo=timezone.utc)
+    result = dg.evaluate_automation_conditions(defs, instance, asset_selection=selection, evaluation_time=now)
+    # Initial evaluation: the whole history of the mart is missing, which must not block
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="training_table_1h", partition="2024-03-01"))
+    result = dg.evaluate_automation_conditions(defs, instance, asset_selection=selection,
+                                               evaluation_time=now, cursor=result.cursor)
+    assert result.get_num_requested(dg.AssetKey("training_splits_1h")) == 1
+    result = dg.evaluate_automation_conditions(defs, instance, asset_selection=selection,
+                                               evaluation_time=now, cursor=result.cursor)
+    assert result.get_num_requested(dg.AssetKey("training_splits_1h")) == 0  # handled until the next day lands

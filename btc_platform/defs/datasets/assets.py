@@ -22,6 +22,7 @@ from btc_platform.datasets.llm_dataset import LLMSplitSpec, build_instruction_da
 from btc_platform.datasets.preferences import PreferenceSpec
 from btc_platform.datasets.split_dataset import SplitSpec, build_split_dataset
 from btc_platform.datasets.storage import DatasetStore
+from btc_platform.defs.automation import DATASET_AUTOMATION
 from btc_platform.defs.resources import ArtifactsResource, WarehouseResource
 
 MIN_ROWS_PER_SPLIT = 24
@@ -142,7 +143,7 @@ def dataset_assets(timeframe: str, table: str) -> list[dg.AssetsDefinition]:
               "`splits.npz` (X/y, feature names, timestamps, symbols), `scaler.json` (train only), `sequences.npz` "
               "(LSTM windows), manifest and dataset card.",
               check_specs=_specs(splits_name, SPLIT_CHECKS, label_balance=True),
-              automation_condition=dg.AutomationCondition.eager())
+              automation_condition=DATASET_AUTOMATION)
     def splits(context: dg.AssetExecutionContext, config: config_class, warehouse: WarehouseResource,
                artifacts: ArtifactsResource) -> dg.MaterializeResult:
         frame, source_hash = _read(warehouse, table)
@@ -160,7 +161,7 @@ def dataset_assets(timeframe: str, table: str) -> list[dg.AssetsDefinition]:
               "instruction/input/output (CSV, JSONL), the context-window variant, chat messages and TRL "
               "prompt/completion rows, split walk-forward with a purge of the horizon.",
               check_specs=_specs(instructions_name, LLM_CHECKS),
-              automation_condition=dg.AutomationCondition.eager())
+              automation_condition=DATASET_AUTOMATION)
     def instructions(context: dg.AssetExecutionContext, config: InstructionsConfig, warehouse: WarehouseResource,
                      artifacts: ArtifactsResource) -> dg.MaterializeResult:
         frame, source_hash = _read(warehouse, table)
@@ -179,7 +180,7 @@ def dataset_assets(timeframe: str, table: str) -> list[dg.AssetsDefinition]:
               "prompt-only GRPO/DAPO rows with reward columns, candidates scored by realized 24h outcomes "
               "(market, hold, limit orders filled or not, net of fees).",
               check_specs=_specs(preferences_name, LLM_CHECKS),
-              automation_condition=dg.AutomationCondition.eager())
+              automation_condition=DATASET_AUTOMATION)
     def preferences(context: dg.AssetExecutionContext, config: PreferencesConfig, warehouse: WarehouseResource,
                     artifacts: ArtifactsResource) -> dg.MaterializeResult:
         frame, source_hash = _read(warehouse, table)
