@@ -6,7 +6,8 @@ import dagster as dg
 from btc_platform.defs.coinbase.assets import candles_ref
 from btc_platform.defs.features.assets import AUTOMATION, processed_ref
 from btc_platform.defs.partitions import BACKFILL_POLICY, build_each_partition, daily_by_symbol
-from btc_platform.defs.resources import WarehouseResource, LakeResource
+from btc_platform.defs.resources import WarehouseResource, LakeResource, warehouse_kind
+from btc_platform.defs.warehouse.table_docs import COLUMN_SCHEMA, column_schema, table_docs
 
 
 def lake_table_load(name: str, upstream: str, table: str, ref_of) -> dg.AssetsDefinition:
@@ -16,10 +17,10 @@ def lake_table_load(name: str, upstream: str, table: str, ref_of) -> dg.AssetsDe
         partitions_def=daily_by_symbol,
         backfill_policy=BACKFILL_POLICY,
         deps=[upstream],
-        kinds={"duckdb"},
+        kinds={warehouse_kind()},
         description=f"`{table}` in the warehouse: the lake partition of `{upstream}`, loaded idempotently "
         "(re-running a partition replaces it).",
-        metadata={"table": table},
+        metadata={"table": table, COLUMN_SCHEMA: column_schema(table)},
         automation_condition=AUTOMATION,
     )
     def _load(context: dg.AssetExecutionContext, lake: LakeResource, warehouse: WarehouseResource):
@@ -30,7 +31,8 @@ def lake_table_load(name: str, upstream: str, table: str, ref_of) -> dg.AssetsDe
             frame = store.read(ref)
             if frame is None:
                 raise dg.Failure(f"{key}: nothing at {store.display_path(ref)} to load into {table}")
-            rows = warehouse.replace_partition(table, frame, {"partition_date": day, "symbol": symbol})
+            rows = warehouse.replace_partition(table, frame, {"partition_date": day, "symbol": symbol},
+                                               **table_docs(context, frame.columns))
             return {"dagster/row_count": rows, "table": table}
 
         return build_each_partition(context, build)
