@@ -276,7 +276,9 @@ class SandboxServer:
         # Denials match path and query (e.g. CryptoQuant's `window=hour`), as fault rules do.
         denied = self._denial(name, f"{req.path}?{split.query}" if split.query else req.path)
         if denied:
-            status, obj = vendor.entitlement_error(denied, req)
+            # Keyless vendors (Fear & Greed, Coinbase candles) have no plans: a denial is a plain 403.
+            status, obj = vendor.entitlement_error(denied, req) if hasattr(vendor, "entitlement_error") \
+                else (403, vendor.error_body(403, "Forbidden"))
             return _Reply(status, _dumps(obj))
         try:
             status, obj, headers = vendor.handle(req)

@@ -4,13 +4,15 @@
 import dagster as dg
 
 from btc_platform.defs.coinbase.assets import candles_ref
-from btc_platform.defs.features.assets import AUTOMATION, processed_ref
+from btc_platform.defs.automation import AUTOMATION, LONG_AUTOMATION
+from btc_platform.defs.features.assets import processed_ref
 from btc_platform.defs.partitions import BACKFILL_POLICY, build_each_partition, daily_by_symbol
 from btc_platform.defs.resources import WarehouseResource, LakeResource, warehouse_kind
 from btc_platform.defs.warehouse.table_docs import COLUMN_SCHEMA, column_schema, table_docs
 
 
-def lake_table_load(name: str, upstream: str, table: str, ref_of) -> dg.AssetsDefinition:
+def lake_table_load(name: str, upstream: str, table: str, ref_of,
+                    automation: dg.AutomationCondition = AUTOMATION) -> dg.AssetsDefinition:
     @dg.asset(
         name=name,
         group_name="warehouse",
@@ -21,7 +23,7 @@ def lake_table_load(name: str, upstream: str, table: str, ref_of) -> dg.AssetsDe
         description=f"`{table}` in the warehouse: the lake partition of `{upstream}`, loaded idempotently "
         "(re-running a partition replaces it).",
         metadata={"table": table, COLUMN_SCHEMA: column_schema(table)},
-        automation_condition=AUTOMATION,
+        automation_condition=automation,
     )
     def _load(context: dg.AssetExecutionContext, lake: LakeResource, warehouse: WarehouseResource):
         store = lake.lake()
@@ -50,4 +52,12 @@ warehouse_loads = [
                     lambda d, s: processed_ref("forward_targets", d, s)),
     lake_table_load("warehouse_context_features_1h", "context_features_1h", "processed.context_features_1h",
                     lambda d, s: processed_ref("context_features", d, s)),
+    lake_table_load("warehouse_multi_timeframe_features_1h", "multi_timeframe_features_1h",
+                    "processed.multi_timeframe_features_1h", lambda d, s: processed_ref("multi_timeframe_features", d, s)),
+    lake_table_load("warehouse_forward_targets_90d_1h", "forward_targets_90d_1h", "processed.forward_targets_90d_1h",
+                    lambda d, s: processed_ref("forward_targets_90d", d, s), automation=LONG_AUTOMATION),
+    lake_table_load("warehouse_candles_1d", "candles_1d", "processed.candles_1d",
+                    lambda d, s: processed_ref("candles", d, s, "1d")),
+    lake_table_load("warehouse_technical_features_1d", "technical_features_1d", "processed.technical_features_1d",
+                    lambda d, s: processed_ref("technical_features", d, s, "1d")),
 ]

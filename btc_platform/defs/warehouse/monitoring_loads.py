@@ -10,8 +10,9 @@ import pandas as pd
 from btc_platform.defs.coinbase.assets import candles_ref
 from btc_platform.defs.monitoring.assets import SUMMARY_FILE, coinbase_candles_1m_quality
 from btc_platform.defs.partitions import BACKFILL_POLICY, build_each_partition, daily_by_symbol
-from btc_platform.defs.resources import LakeResource, WarehouseResource
+from btc_platform.defs.resources import LakeResource, WarehouseResource, warehouse_kind
 from btc_platform.defs.vendor_status.assets import vendor_status
+from btc_platform.defs.warehouse.table_docs import COLUMN_SCHEMA, column_schema, table_docs
 
 QUALITY_TABLE = "raw.candle_quality"
 VENDOR_STATUS_TABLE = "raw.vendor_status_daily"
@@ -34,10 +35,10 @@ def quality_row(summary: dict, day, symbol: str) -> pd.DataFrame:
     partitions_def=daily_by_symbol,
     backfill_policy=BACKFILL_POLICY,
     deps=[coinbase_candles_1m_quality],
-    kinds={"duckdb"},
+    kinds={warehouse_kind()},
     description=f"`{QUALITY_TABLE}`: the quality summary of each Coinbase candle partition as one row "
     "(coverage, missing and no-trade minutes, gaps, blocking failures), for the coverage view.",
-    metadata={"table": QUALITY_TABLE},
+    metadata={"table": QUALITY_TABLE, COLUMN_SCHEMA: column_schema(QUALITY_TABLE)},
     automation_condition=dg.AutomationCondition.eager(),
 )
 def warehouse_candle_quality(context: dg.AssetExecutionContext, lake: LakeResource, warehouse: WarehouseResource):
@@ -49,8 +50,9 @@ def warehouse_candle_quality(context: dg.AssetExecutionContext, lake: LakeResour
         if summary is None:
             raise dg.Failure(f"{key}: no quality summary at {store.display_path(ref)}; "
                              "materialize coinbase_candles_1m_quality first")
-        rows = warehouse.replace_partition(QUALITY_TABLE, quality_row(summary, day, symbol),
-                                           {"partition_date": day, "symbol": symbol})
+        frame = quality_row(summary, day, symbol)
+        rows = warehouse.replace_partition(QUALITY_TABLE, frame, {"partition_date": day, "symbol": symbol},
+                                           **table_docs(context, frame.columns))
         return {"dagster/row_count": rows, "table": QUALITY_TABLE}
 
     return build_each_partition(context, build)
@@ -59,10 +61,10 @@ def warehouse_candle_quality(context: dg.AssetExecutionContext, lake: LakeResour
 @dg.asset(
     group_name="warehouse",
     deps=[vendor_status],
-    kinds={"duckdb"},
+    kinds={warehouse_kind()},
     description=f"`{VENDOR_STATUS_TABLE}`: every vendor endpoint's status, one snapshot per day (a later "
     "snapshot the same day replaces it), for the vendor status view.",
-    metadata={"table": VENDOR_STATUS_TABLE},
+    metadata={"table": VENDOR_STATUS_TABLE, COLUMN_SCHEMA: column_schema(VENDOR_STATUS_TABLE)},
     automation_condition=dg.AutomationCondition.eager(),
 )
 def warehouse_vendor_status(context: dg.AssetExecutionContext, lake: LakeResource,
@@ -74,7 +76,8 @@ def warehouse_vendor_status(context: dg.AssetExecutionContext, lake: LakeResourc
     # `symbol` keeps the table's clustering key; a vendor endpoint has none.
     frame = frame.assign(symbol="", checked_at=pd.Timestamp(checked_at)).astype({"last_success": "string",
                                                                                  "last_failure": "string"})
-    rows = warehouse.replace_partition(VENDOR_STATUS_TABLE, frame, {"partition_date": checked_at.date()})
+    rows = warehouse.replace_partition(VENDOR_STATUS_TABLE, frame, {"partition_date": checked_at.date()},
+                                       **table_docs(context, frame.columns))
     context.log.info(f"{rows} endpoint statuses snapshotted for {checked_at.date()}")
     return dg.MaterializeResult(metadata={"dagster/row_count": rows, "table": VENDOR_STATUS_TABLE})
 
