@@ -9,29 +9,14 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Mapping
-from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
 import pandas as pd
-import pyarrow as pa
-from pandas.api.types import is_datetime64_any_dtype
 
-_IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
+from btc_platform.warehouse.partition_frame import split_table, with_partition_columns
+
 _LOCK_WAIT_S = 30.0
-
-
-def _ident(name: object, what: str) -> str:
-    if not isinstance(name, str) or not _IDENT.match(name):
-        raise ValueError(f"invalid {what} name {name!r}: must match {_IDENT.pattern}")
-    return name
-
-
-def _table(table: str) -> tuple[str, str]:
-    parts = table.split(".")
-    if len(parts) != 2:
-        raise ValueError(f"invalid table name {table!r}: expected 'schema.name'")
-    return _ident(parts[0], "schema"), _ident(parts[1], "table")
 
 
 def _connect(db_path: str | Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
@@ -53,21 +38,6 @@ def _connect(db_path: str | Path, *, read_only: bool) -> duckdb.DuckDBPyConnecti
     return con
 
 
-def _to_arrow(df: pd.DataFrame) -> pa.Table:
-    # Arrow gives DuckDB exact types (date -> DATE, tz-aware -> TIMESTAMPTZ) instead of sampling objects.
-    data = pa.Table.from_pandas(df, preserve_index=False)
-    # Empty or all-None object columns come out as Arrow null, which DuckDB would create as INTEGER.
-    fields = [f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in data.schema]
-    return data.cast(pa.schema(fields))
-
-
-def _all_equal(column: pd.Series, value: object) -> bool:
-    # A DATE read back from DuckDB arrives as datetime64: compare it as a date.
-    if isinstance(value, date) and not isinstance(value, datetime) and is_datetime64_any_dtype(column):
-        column = column.dt.date
-    return bool((column == value).all())
-
-
 def replace_partition(
     db_path: str | Path,
     table: str,
@@ -81,25 +51,8 @@ def replace_partition(
     is created on first use (DuckDB types from the frame's Arrow schema), the partition deleted, the frame
     inserted by column name; any failure rolls back and leaves the previous partition as it was.
     """
-    schema, name = _table(table)
-    if not partition:
-        raise ValueError("partition must name at least one column")
-    for col in df.columns:
-        _ident(col, "column")
-    data = _to_arrow(df)
-    for key, value in partition.items():
-        _ident(key, "partition column")
-        if value is None:
-            raise ValueError(f"partition value for {key!r} is None")
-        if key in df.columns and not _all_equal(df[key], value):
-            # Rows outside the partition would survive the next replace of their own partition.
-            raise ValueError(f"column {key!r} has values other than the partition value {value!r}")
-        # Typed from the value, so even an empty frame creates a DATE/VARCHAR column, not NULL.
-        column = pa.array([value] * len(df), type=pa.scalar(value).type)
-        if key in df.columns:
-            data = data.set_column(data.schema.get_field_index(key), key, column)
-        else:
-            data = data.append_column(key, column)
+    schema, name = split_table(table)
+    data = with_partition_columns(df, partition)
     where = " AND ".join(f'"{key}" = ?' for key in partition)
     qualified = f'"{schema}"."{name}"'
     con = _connect(db_path, read_only=False)
@@ -143,7 +96,7 @@ def read_table(db_path: str | Path, sql_or_table: str) -> pd.DataFrame:
 
 
 def table_row_count(db_path: str | Path, table: str) -> int:
-    schema, name = _table(table)
+    schema, name = split_table(table)
     con = _connect(db_path, read_only=True)
     try:
         return int(con.execute(f'SELECT count(*) FROM "{schema}"."{name}"').fetchone()[0])

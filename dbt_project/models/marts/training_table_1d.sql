@@ -12,25 +12,7 @@ targets_90d as (
 )
 
 select
-    f.symbol,
-    f.ts,
-    {{ dbt.dateadd('day', 1, 'f.ts') }} as decision_at,
-    {{ dbt.split_part('f.symbol', "'-'", 1) }} as asset_symbol,
-    'crypto' as asset_class,
-    c.open,
-    c.high,
-    c.low,
-    c.volume,
-    c.is_filled,
-    c.source,
-    {{ star_except('f', ['symbol', 'ts', 'partition_date']) }},
-    {{ star_except('x', ['symbol', 'ts', 'partition_date']) }},
-    {{ star_except('t', ['symbol', 'ts', 'close', 'partition_date']) }},
-    l.target_return_90d,
-    l.target_return_pct_90d,
-    l.target_price_90d,
-    l.target_label_90d,
-    f.partition_date
+    {{ training_columns('day', with_multi_timeframe=false) }}
 from features as f
 inner join {{ ref('stg_candles_1d') }} as c on c.symbol = f.symbol and c.ts = f.ts
 inner join {{ ref('stg_forward_targets_1h') }} as t
