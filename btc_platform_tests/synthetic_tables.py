@@ -47,7 +47,7 @@ def training_table(days: int = 30, symbols=("BTC-USD", "ETH-USD"), seed: int = 0
         f["vix_source"] = "fred:VIXCLS"
         f["gold_price"] = np.nan  # a series that is always missing
         f["gold_price_age_hours"] = np.nan
-        f["fear_greed_value"] = rng.integers(5, 95, n).astype(float)
+        f["fear_greed_index"] = rng.integers(5, 95, n).astype(float)
         f["funding_rate"] = rng.normal(0.0001, 0.0001, n)
         f["funding_rate_mean_7d"] = f["funding_rate"].rolling(21, min_periods=1).mean()
         f["funding_rate_missing_reason"] = None

@@ -20,14 +20,14 @@ from btc_platform.datasets.text_encoder import describe_market_state
 SYSTEM_PROMPT = ("You are a quantitative analyst. Given the market state of an asset at a decision time, "
                  "predict its forward price and return. Answer with JSON only.")
 # The guide's schema names where the table's differ.
-INPUT_NAMES = {"close": "price_close", "fear_greed_value": "fear_greed_index"}
+INPUT_NAMES = {"close": "price_close"}
 # The guide's technical, macro and sentiment fields, plus this platform's market structure.
 GUIDE_INPUTS = (
     "close", "volume", "rsi_14", "macd", "macd_signal", "macd_histogram", "bb_upper", "bb_middle",
     "bb_lower", "sma_20", "sma_50", "sma_200", "ema_12", "ema_26", "volatility_30d", "volatility_60d",
     "volatility_90d", "momentum_5d", "momentum_10d", "momentum_30d", "atr_14", "adx_14",
     "sp500_close", "vix", "dxy", "us10y_yield", "us2y_yield", "gold_price", "oil_price", "cpi_yoy",
-    "gdp_growth_qoq", "unemployment_rate", "fear_greed_value", "funding_rate", "perp_spot_basis",
+    "gdp_growth_qoq", "unemployment_rate", "fear_greed_index", "funding_rate", "perp_spot_basis",
 )
 ALPACA_COLUMNS = ["instruction", "input", "output"]
 META_COLUMNS = ["asset_symbol", "asset_class", "symbol", "decision_at", "horizon"]

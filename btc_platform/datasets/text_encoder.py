@@ -100,7 +100,7 @@ def _market_structure(s: Mapping) -> list[str]:
 
 def _context(s: Mapping) -> list[str]:
     out = []
-    fg = _num(s, "fear_greed_value")
+    fg = _num(s, "fear_greed_index")
     if fg is not None:
         out.append(f"Fear & Greed {fg:.0f}, {fear_greed_class(fg)}")
     vix = _num(s, "vix")

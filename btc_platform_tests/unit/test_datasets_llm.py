@@ -22,7 +22,7 @@ def frame():
 
 def test_text_encoder_reads_like_the_plan():
     text = describe_market_state({"close": 103.1, "sma_50": 100.0, "rsi_14": 72.4, "macd": 2.0, "macd_signal": 1.0,
-                                  "funding_rate": 0.0002, "funding_rate_mean_7d": 0.0001, "fear_greed_value": 74,
+                                  "funding_rate": 0.0002, "funding_rate_mean_7d": 0.0001, "fear_greed_index": 74,
                                   "vix": float("nan"), "target_return_24h": 0.5})
     assert text == ("close 103.10; price 3.1% above SMA 50; RSI 72, overbought; MACD above signal; "
                     "funding positive and rising (0.0200% per period); Fear & Greed 74, greed")
