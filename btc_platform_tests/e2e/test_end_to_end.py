@@ -30,6 +30,14 @@ def test_whole_graph_from_sandbox_to_trained_model(platform_env):
     assert table["target_return_24h"].notna().all() and table["sma_200"].notna().all()
     assert not table.duplicated(["symbol", "ts"]).any()
     assert table["ts"].max() < pd.Timestamp(START, tz="UTC") + pd.Timedelta(days=DAYS)
+    # Every feature family reached the mart: 4h/1d, macro with its age, funding, and the fill outcomes.
+    assert {"rsi_14_4h", "atr_14_1d", "vix", "vix_age_hours", "funding_rate", "target_high_24h",
+            "target_price_90d"} <= set(table.columns)
+    assert table["rsi_14_4h"].notna().all() and table["vix"].notna().any()
+    daily = read_table(platform_env["BTC_PLATFORM_DUCKDB_PATH"], "marts.training_table_1d")
+    assert set(daily["symbol"]) == {"BTC-USD", "ETH-USD"} and daily["target_return_24h"].notna().all()
+    coverage = read_table(platform_env["BTC_PLATFORM_DUCKDB_PATH"], "monitoring.coverage_by_day")
+    assert len(coverage) == 2 * (DAYS + 5) and coverage["passed"].all()  # ingested through the 5d targets
 
     [split_dir] = (Path(platform_env["BTC_PLATFORM_DATASETS_DIR"]) / "training_splits_1h").iterdir()
     assert (split_dir / "manifest.json").exists()
@@ -42,6 +50,7 @@ def test_whole_graph_from_sandbox_to_trained_model(platform_env):
     first = json.loads((instr_dir / "alpaca" / "train.jsonl").read_text().splitlines()[0])
     assert {"instruction", "input", "output", "asset_symbol", "asset_class"} <= set(first)
     assert "target" not in first["input"] and "predicted_return_24h" in first["output"]
+    assert "RSI" in first["instruction"]  # the market state in words
 
     [model_dir] = (Path(platform_env["BTC_PLATFORM_MODELS_DIR"]) / "xgboost_baseline_1h").iterdir()
     metrics = json.loads((model_dir / "metrics.json").read_text())
