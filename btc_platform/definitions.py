@@ -14,6 +14,7 @@ from btc_platform.defs import (
     feargreed,
     features,
     fred,
+    maintenance,
     monitoring,
     training,
     vendor_status,
@@ -22,6 +23,6 @@ from btc_platform.defs import (
 from btc_platform.defs.resources import build_resources
 
 AREAS = [coinbase, coinapi, cryptoquant, fred, alphavantage, feargreed, vendor_status, monitoring, features,
-         warehouse, datasets, training]
+         warehouse, datasets, training, maintenance]
 
 defs = dg.Definitions.merge(*(area.defs for area in AREAS), dg.Definitions(resources=build_resources()))

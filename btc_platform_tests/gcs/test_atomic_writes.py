@@ -123,3 +123,21 @@ def test_a_writer_that_raced_another_with_the_same_bytes_succeeds(gcs_lake, gcs_
     with another_writer_publishes_right_after_our_look(monkeypatch, other, frame(close=2.0)) as raced:
         gcs_lake.write(REF, frame(close=2.0))
     assert raced and gcs_lake.read(REF)["close"].tolist() == [2.0] * 3
+
+
+def test_the_maintenance_job_sweeps_what_a_dead_writer_staged(gcs_lake, gcs_env, stored):
+    from btc_platform.defs.maintenance.jobs import lake_maintenance
+    from btc_platform.defs.resources import LakeResource
+
+    gcs_lake.gcs.upload_staging(b"half a partition", "application/octet-stream")  # what a dead writer leaves
+    left = stored("_staging/")
+    assert len(left) == 1
+
+    def sweep(older_than_minutes: int) -> list[str]:
+        config = {"ops": {"sweep_lake_staging": {"config": {"older_than_minutes": older_than_minutes}}}}
+        result = lake_maintenance.execute_in_process(
+            run_config=config, resources={"lake": LakeResource(url=gcs_env["BTC_PLATFORM_LAKE_URL"])})
+        return result.output_for_node("sweep_lake_staging")
+
+    assert sweep(60) == [] and stored("_staging/") == left  # young: may be a write in progress
+    assert len(sweep(0)) == 1 and stored() == []
