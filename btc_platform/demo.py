@@ -70,7 +70,8 @@ def materialize_selection(defs, instance, resources, selection, partition_key=No
                           tags=None, raise_on_error=True) -> dg.ExecuteInProcessResult:
     """One in-process run of `selection` out of the whole graph, recorded in `instance`."""
     if isinstance(run_config, dg.RunConfig):
-        run_config = run_config.to_config_dict()
+        # Its empty sections (e.g. `loggers: {}`) would override the quiet console below.
+        run_config = {k: v for k, v in run_config.to_config_dict().items() if v}
     return dg.materialize(
         assets=list(defs.assets),
         selection=selection,
