@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from btc_platform.sandbox import SandboxServer
@@ -55,6 +56,27 @@ def platform_env(tmp_path, monkeypatch, clean_sandbox):
         monkeypatch.setenv(name, value)
     yield env
     twin.configure(per_minute=5, per_day=25)
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as test_instance:
+        yield test_instance
+
+
+def graph_runner(instance):
+    """Materialize selections of the real definitions in `instance`, with resources built from the
+    environment as it is now (set it first: platform_env, gcs_env)."""
+    from btc_platform.definitions import defs
+    from btc_platform.demo import materialize_selection
+    from btc_platform.defs.resources import build_resources
+
+    resources = build_resources()
+
+    def _run(selection, partition_key=None, **kwargs):
+        return materialize_selection(defs, instance, resources, selection, partition_key, **kwargs)
+
+    return _run
 
 
 def run_benchmark(script: Path, args: list[str], cwd: Path) -> tuple[dict, str]:

@@ -1,12 +1,11 @@
 """The lake on the GCS emulator: a Lake, a raw client to look at the bucket, and Dagster runs."""
 
-import dagster as dg
 import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
-from btc_platform.demo import materialize_selection
 from btc_platform.lake import Lake
+from btc_platform_tests.conftest import graph_runner
 
 
 @pytest.fixture
@@ -33,20 +32,6 @@ def stored(bucket, gcs_lake):
 
 
 @pytest.fixture
-def instance():
-    with dg.instance_for_test() as test_instance:
-        yield test_instance
-
-
-@pytest.fixture
 def run(gcs_env, instance):
     """Materialize a selection of the real definitions, the lake on the emulator."""
-    from btc_platform.definitions import defs
-    from btc_platform.defs.resources import build_resources
-
-    resources = build_resources()
-
-    def _run(selection, partition_key=None, **kwargs):
-        return materialize_selection(defs, instance, resources, selection, partition_key, **kwargs)
-
-    return _run
+    return graph_runner(instance)
