@@ -161,17 +161,21 @@ def print_summary(instance: dg.DagsterInstance, outcome: DemoResult, log=print) 
     settings = Settings.from_env()
     splits = latest_metadata(instance, "training_splits_1h")
     instructions = latest_metadata(instance, "llm_instructions_1h")
+    preferences = latest_metadata(instance, "llm_preferences_1h")
     model = latest_metadata(instance, "xgboost_baseline_1h")
     duckdb_path = Path(settings.duckdb_path).resolve()
     log("")
     log(f"Built in {outcome.seconds:.0f} s ({outcome.runs} Dagster runs, recorded in {instance.root_directory})")
     log(f"  lake:       {Path(settings.lake_url).resolve() if '://' not in settings.lake_url else settings.lake_url}")
     log(f"  warehouse:  {duckdb_path}")
-    for table in ("raw.coinbase_candles_1m", "processed.technical_features_1h", "marts.training_table_1h"):
+    for table in ("raw.coinbase_candles_1m", "processed.technical_features_1h", "marts.training_table_1h",
+                  "marts.training_table_1d", "monitoring.coverage_by_day"):
         log(f"              {table}: {table_row_count(duckdb_path, table)} rows")
     log(f"  datasets:   {splits.get('path')} (version {splits.get('version')}; "
         f"train/validation/test rows {splits.get('rows_train')}/{splits.get('rows_validation')}/{splits.get('rows_test')})")
     log(f"              {instructions.get('path')} (horizon {instructions.get('horizon')}: Alpaca CSV + JSONL, context window, chat messages, TRL prompt/completion)")
+    log(f"              {preferences.get('path')} (DPO prompt/chosen/rejected/reward, GRPO prompts with rewards; "
+        f"{preferences.get('dagster/row_count')} rows)")
     log(f"  model:      {model.get('model_path')}")
     if model:
         log(f"              test RMSE {model.get('rmse', float('nan')):.6f} vs zero-return {model.get('zero_rmse', float('nan')):.6f}; "
