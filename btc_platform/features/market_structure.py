@@ -100,12 +100,24 @@ def _check_interval(frame: pd.DataFrame, bar: pd.Timedelta, name: str) -> None:
             raise ValueError(f"{name} bars are {got}, the bars are {bar}: resample {name} to the bars' interval")
 
 
-def _same_bar_close(bars: pd.DataFrame, t_open: np.ndarray, other: pd.DataFrame, key_bars, key_other) -> np.ndarray:
-    """The other frame's close at the same open ts and key, NaN where absent."""
+def _same_bar_close(bars: pd.DataFrame, t_open: np.ndarray, other: pd.DataFrame, name: str, step: pd.Timedelta,
+                    key_bars, key_other) -> np.ndarray:
+    """`other`'s close at the same open ts and key, NaN where absent; `other` must be on the bars'
+    interval, and hold one symbol when the bars name none (a key could not tell them apart)."""
+    _check_interval(other, step, name)
+    if "symbol" not in bars.columns and "symbol" in other.columns and other["symbol"].nunique() > 1:
+        raise ValueError(f"{name} holds several symbols but the bars have no symbol column")
     right = pd.DataFrame({"_k": key_other, "_ts": to_utc_ns(other["ts"], "ts"),
                           "_close": other["close"].to_numpy("float64")}).drop_duplicates(["_k", "_ts"], keep="last")
     left = pd.DataFrame({"_k": key_bars, "_ts": t_open})
     return left.merge(right, on=["_k", "_ts"], how="left")["_close"].to_numpy()
+
+
+def _relative(value: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """(value - base) / base, NaN where either is missing or base is 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        change = (value - base) / base
+    return np.where(np.isfinite(change), change, np.nan)
 
 
 def _reasons(value: np.ndarray, provided: bool, given: str | None, stale: np.ndarray | None = None) -> np.ndarray:
@@ -175,29 +187,17 @@ def market_structure_features(
     # perp-spot basis at the same bar
     basis = np.full(n, np.nan)
     if perp is not None and len(perp):
-        _check_interval(perp, step, "perp")
-        if not has_symbol and "symbol" in perp.columns and perp["symbol"].nunique() > 1:
-            raise ValueError("perp holds several symbols but the bars have no symbol column")
         key_perp = base_asset(perp["symbol"]) if has_symbol else np.full(len(perp), "", dtype=object)
-        perp_close = _same_bar_close(bars, t_open, perp, asset, key_perp)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            basis = (perp_close - close) / close
-        basis = np.where(np.isfinite(basis), basis, np.nan)
+        basis = _relative(_same_bar_close(bars, t_open, perp, "perp", step, asset, key_perp), close)
     out["perp_spot_basis"] = basis
 
     # bars close vs CoinAPI spot close at the same bar
     div = np.full(n, np.nan)
     if coinapi_spot is not None and len(coinapi_spot):
-        _check_interval(coinapi_spot, step, "coinapi_spot")
-        if not has_symbol and "symbol" in coinapi_spot.columns and coinapi_spot["symbol"].nunique() > 1:
-            raise ValueError("coinapi_spot holds several symbols but the bars have no symbol column")
         kb = bars["symbol"].astype(str).to_numpy(dtype=object) if has_symbol else np.full(n, "", dtype=object)
         ko = (coinapi_spot["symbol"].astype(str).to_numpy(dtype=object) if has_symbol
               else np.full(len(coinapi_spot), "", dtype=object))
-        other = _same_bar_close(bars, t_open, coinapi_spot, kb, ko)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            div = (close - other) / other
-        div = np.where(np.isfinite(div), div, np.nan)
+        div = _relative(close, _same_bar_close(bars, t_open, coinapi_spot, "coinapi_spot", step, kb, ko))
     out["coinapi_spot_divergence"] = div
 
     out["funding_rate_missing_reason"] = _reasons(rate, funding is not None, reasons.get("funding"), stale)
