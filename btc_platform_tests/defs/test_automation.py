@@ -106,3 +106,21 @@ def test_datasets_rebuild_when_any_day_of_the_mart_is_rebuilt(instance):
     result = dg.evaluate_automation_conditions(defs, instance, asset_selection=selection,
                                                evaluation_time=now, cursor=result.cursor)
     assert result.get_num_requested(dg.AssetKey("training_splits_1h")) == 0  # handled until the next day lands
+
+
+def test_a_single_day_run_of_the_marts_builds_only_that_day():
+    from types import SimpleNamespace
+
+    from btc_platform.defs.warehouse.dbt import partition_vars
+
+    def window(first: str, last_exclusive: str, *, single: bool):
+        return SimpleNamespace(has_partition_key=single, has_partition_key_range=not single,
+                               partition_time_window=dg.TimeWindow(datetime.fromisoformat(first),
+                                                                   datetime.fromisoformat(last_exclusive)))
+
+    # What automation and the UI launch: one day, not a range; it must not rebuild the whole history.
+    assert partition_vars(window("2024-03-01", "2024-03-02", single=True)) == \
+        {"min_date": "2024-03-01", "max_date": "2024-03-01"}
+    assert partition_vars(window("2024-03-01", "2024-03-08", single=False)) == \
+        {"min_date": "2024-03-01", "max_date": "2024-03-07"}
+    assert partition_vars(SimpleNamespace(has_partition_key=False, has_partition_key_range=False)) == {}

@@ -72,8 +72,9 @@ MONITORING = "path:models/monitoring"
 
 
 def partition_vars(context: dg.AssetExecutionContext) -> dict[str, str]:
-    """The run's day window for the incremental models (a backfill range runs as one dbt build)."""
-    if not context.has_partition_key_range:
+    """The run's day window for the incremental models: one day (automation, the UI) or a backfill
+    range, which runs as one dbt build. A run without partitions rebuilds every day."""
+    if not (context.has_partition_key or context.has_partition_key_range):
         return {}
     window = context.partition_time_window
     last_day = window.end - timedelta(days=1)
