@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from btc_platform.vendors import feargreed
+
 
 def _num(state: Mapping, key: str) -> float | None:
     value = state.get(key)
@@ -26,19 +28,6 @@ def _pct_vs(price: float, level: float | None, name: str) -> str | None:
         return None
     diff = (price / level - 1) * 100
     return f"price {abs(diff):.1f}% {'above' if diff >= 0 else 'below'} {name}"
-
-
-def fear_greed_class(value: float) -> str:
-    # alternative.me's bands
-    if value < 25:
-        return "extreme fear"
-    if value < 47:
-        return "fear"
-    if value <= 54:
-        return "neutral"
-    if value <= 75:
-        return "greed"
-    return "extreme greed"
 
 
 def _momentum(s: Mapping) -> list[str]:
@@ -102,7 +91,7 @@ def _context(s: Mapping) -> list[str]:
     out = []
     fg = _num(s, "fear_greed_index")
     if fg is not None:
-        out.append(f"Fear & Greed {fg:.0f}, {fear_greed_class(fg)}")
+        out.append(f"Fear & Greed {fg:.0f}, {feargreed.classify(round(fg)).lower()}")
     vix = _num(s, "vix")
     if vix is not None:
         out.append(f"VIX {vix:.1f}" + (", stressed" if vix >= 25 else ", calm" if vix < 15 else ""))
