@@ -1,6 +1,10 @@
-# The btc_platform code location: one image runs the webserver, the daemon and the user code
-# (choose with the command), configured only through environment variables.
-FROM python:3.11-slim
+# Two images from one file, both configured only through environment variables:
+# - `training` (docker build --target training): the trainer processes (torch, TRL, PEFT, MLflow) that
+#   PipesK8sClient runs in pods on GPU nodes. PyPI's Linux torch wheel carries the CUDA libraries;
+#   the node provides the driver.
+# - `platform` (the default, last stage): the code location; one image runs the webserver, the daemon
+#   and the user code (choose with the command).
+FROM python:3.11-slim AS base
 
 ENV PYTHONUNBUFFERED=1 \
     UV_PROJECT_ENVIRONMENT=/opt/venv \
@@ -14,6 +18,19 @@ WORKDIR /opt/btc_platform
 COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --frozen --no-dev --no-install-project
 
+
+FROM base AS training
+RUN uv sync --frozen --no-dev --group training --no-install-project
+COPY btc_platform ./btc_platform
+RUN uv sync --frozen --no-dev --group training
+# Weights come from the hub (or a mounted folder named by BTC_PLATFORM_BASE_MODEL) into this cache.
+ENV HF_HOME=/opt/hf
+# PipesK8sClient gives the trainer's command (python -m btc_platform.training.<name>); by default the
+# image says which device torch sees.
+CMD ["python", "-c", "import torch; print('cuda:', torch.cuda.is_available(), torch.version.cuda)"]
+
+
+FROM base AS platform
 COPY btc_platform ./btc_platform
 COPY dbt_project ./dbt_project
 COPY workspace.yaml ./

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup demo test ui validate bench clean
+.PHONY: setup demo test ui validate bench bench-training gpu-check clean
 
 $(VENV)/.synced: pyproject.toml uv.lock
 	@command -v uv >/dev/null || python3 -m pip install --quiet uv
@@ -31,6 +31,14 @@ ui: setup
 ## Benchmarks print their figures against a named baseline (benchmarks/README.md).
 bench: setup
 	$(PY) benchmarks/ingest.py $(ARGS)
+
+## Every trainer's throughput on the device it finds (GPU/CPU ratio when CUDA is there).
+bench-training: setup
+	$(PY) benchmarks/training.py $(ARGS)
+
+## Every trainer for a few steps on CUDA, with the device and throughput; fails without a GPU.
+gpu-check: setup
+	$(PY) benchmarks/training.py --require-cuda --devices both $(ARGS)
 
 validate: setup
 	$(VENV)/bin/dagster definitions validate -w workspace.yaml

@@ -58,7 +58,7 @@ DATASET_RUN_CONFIG = {"ops": {"llm_instructions_1h": {"config": {"horizon": "24h
 class DemoResult:
     runs: int = 0
     seconds: float = 0.0
-    training_run_id: str | None = None
+    training_runs: dict[str, str] = field(default_factory=dict)
     facts: dict = field(default_factory=dict)
 
 
@@ -131,20 +131,44 @@ def run_demo(start: date, days: int, symbols: list[str], instance: dg.DagsterIns
     outcome.runs += 4
     log("  dbt models built, training splits and instruction data written")
 
-    # Training goes through the real sensor: it sees the new dataset version and its passing checks.
+    # The LLM trainers need a base model; offline the demo builds a tiny one from the datasets' text.
+    base_model = ensure_base_model(instance, log)
+    # Training goes through the real sensor: it sees the new dataset versions and their passing checks.
     with dg.build_sensor_context(instance=instance, definitions=defs) as context:
-        request = train_on_new_dataset(context)
-    if isinstance(request, dg.RunRequest):
-        result = materialize_selection(
-            defs, instance, resources, ["xgboost_baseline_1h"], run_config=request.run_config, tags=request.tags
-        )
-        outcome.training_run_id = result.run_id
+        result = train_on_new_dataset(context)
+    requests = result.run_requests if isinstance(result, dg.SensorResult) else []
+    if not requests:
+        log(f"  training sensor skipped: {result.skip_message}")
+    for request in requests:
+        began_model = time.monotonic()
+        trained = materialize_selection(defs, instance, resources, [request.tags["model"]],
+                                        run_config=request.run_config, tags=request.tags)
+        outcome.training_runs[request.tags["model"]] = trained.run_id
         outcome.runs += 1
-        log(f"  training launched by sensor train_on_new_dataset for dataset {request.tags['dataset_version']}")
-    else:
-        log(f"  training sensor skipped: {request}")
+        log(f"  {request.tags['model']} trained in {time.monotonic() - began_model:.0f} s (sensor train_on_new_dataset, "
+            f"dataset {request.tags['dataset_version']}{', base ' + base_model if 'lora' in request.tags['model'] or 'dapo' in request.tags['model'] else ''})")
     outcome.seconds = time.monotonic() - began
     return outcome
+
+
+def ensure_base_model(instance: dg.DagsterInstance, log=print) -> str:
+    """BTC_PLATFORM_BASE_MODEL when set; else a tiny Qwen2 built here from the LLM datasets' text
+    (tokenizer and random weights, nothing downloaded), which the trainers load like any base model."""
+    from btc_platform.config import Settings
+    from btc_platform.llm.tiny_model import build_tiny_model, texts_from_dataset
+
+    if os.environ.get("BTC_PLATFORM_BASE_MODEL"):
+        return os.environ["BTC_PLATFORM_BASE_MODEL"]
+    texts = []
+    for asset in ("llm_instructions_1h", "llm_preferences_1h"):
+        path = latest_metadata(instance, asset).get("path")
+        if path and "://" not in path:
+            texts += texts_from_dataset(path)
+    folder = Path(Settings.from_env().models_dir).resolve() / "base" / "tiny-qwen2"
+    build_tiny_model(texts, folder)
+    os.environ["BTC_PLATFORM_BASE_MODEL"] = str(folder)
+    log(f"  tiny base model built offline from {len(texts)} texts of the LLM datasets: {folder}")
+    return str(folder)
 
 
 def latest_metadata(instance: dg.DagsterInstance, key: str) -> dict:
@@ -154,15 +178,37 @@ def latest_metadata(instance: dg.DagsterInstance, key: str) -> dict:
     return {k: v.value for k, v in record.asset_materialization.metadata.items()}
 
 
+def headline(model: str, m: dict) -> str:
+    """The figures that say whether a model learned anything, per family."""
+    nan = float("nan")
+    if model in ("xgboost_baseline_1h", "lstm_1h"):
+        text = (f"test RMSE {m.get('rmse', nan):.6f} vs zero-return {m.get('zero_rmse', nan):.6f}; "
+                f"directional accuracy {m.get('directional_accuracy', nan):.3f}")
+        if "label_accuracy" in m:
+            text += f"; 24h label accuracy {m['label_accuracy']:.3f} vs majority {m.get('majority_accuracy', nan):.3f}"
+        return text
+    keys = [k for k in ("train_loss_first", "train_loss_last", "eval_loss", "reward_margin_first",
+                        "reward_margin_last", "mean_reward_early", "mean_reward_late", "invalid_rate_late",
+                        "prompts_dropped_dynamic_sampling", "tokens_per_s", "pairs_per_s", "completions_per_s")
+            if m.get(k) is not None]
+    return "; ".join(f"{k} {m[k]:.4g}" if isinstance(m[k], float) else f"{k} {m[k]}" for k in keys)
+
+
+def model_tracking_uri() -> str:
+    from btc_platform.training.runtime import tracking_uri
+
+    return tracking_uri()
+
+
 def print_summary(instance: dg.DagsterInstance, outcome: DemoResult, log=print) -> None:
     from btc_platform.config import Settings
+    from btc_platform.defs.training.assets import MODELS
     from btc_platform.warehouse.duckdb_store import table_row_count
 
     settings = Settings.from_env()
     splits = latest_metadata(instance, "training_splits_1h")
     instructions = latest_metadata(instance, "llm_instructions_1h")
     preferences = latest_metadata(instance, "llm_preferences_1h")
-    model = latest_metadata(instance, "xgboost_baseline_1h")
     duckdb_path = Path(settings.duckdb_path).resolve()
     log("")
     log(f"Built in {outcome.seconds:.0f} s ({outcome.runs} Dagster runs, recorded in {instance.root_directory})")
@@ -176,10 +222,16 @@ def print_summary(instance: dg.DagsterInstance, outcome: DemoResult, log=print) 
     log(f"              {instructions.get('path')} (horizon {instructions.get('horizon')}: Alpaca CSV + JSONL, context window, chat messages, TRL prompt/completion)")
     log(f"              {preferences.get('path')} (DPO prompt/chosen/rejected/reward, GRPO prompts with rewards; "
         f"{preferences.get('dagster/row_count')} rows)")
-    log(f"  model:      {model.get('model_path')}")
-    if model:
-        log(f"              test RMSE {model.get('rmse', float('nan')):.6f} vs zero-return {model.get('zero_rmse', float('nan')):.6f}; "
-            f"directional accuracy {model.get('directional_accuracy', float('nan')):.3f}")
+    log("  models:")
+    for spec in MODELS:
+        model = latest_metadata(instance, spec.name)
+        if not model:
+            log(f"    {spec.name}: not trained")
+            continue
+        log(f"    {spec.name} ({model.get('device')}, {model.get('wall_time_s', 0):.0f} s, MLflow version "
+            f"{model.get('registered_version')}): {model.get('model_path')}")
+        log(f"      {headline(spec.name, model)}")
+    log(f"  MLflow:     {model_tracking_uri()}")
     log("Open the UI on the same instance with: make ui")
 
 

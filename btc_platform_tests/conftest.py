@@ -1,5 +1,6 @@
 """Fixtures shared by every test layer: the vendor sandbox and an isolated platform environment."""
 
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -9,6 +10,10 @@ from btc_platform.sandbox import SandboxServer
 from btc_platform.sandbox.registry import vendor_env
 
 pytest_plugins = ["btc_platform_tests.fixtures.gcs_emulator", "btc_platform_tests.fixtures.bigquery_emulator"]
+
+# Nothing downloads model weights in tests: the LLM trainers load a tiny model built locally.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -45,6 +50,7 @@ def platform_env(tmp_path, monkeypatch, clean_sandbox):
         "BTC_PLATFORM_DUCKDB_PATH": str(tmp_path / "warehouse.duckdb"),
         "BTC_PLATFORM_DATASETS_DIR": str(tmp_path / "datasets"),
         "BTC_PLATFORM_MODELS_DIR": str(tmp_path / "models"),
+        "BTC_PLATFORM_MLFLOW_DIR": str(tmp_path / "mlflow"),
         **vendor_env(clean_sandbox),
     }
     # Alpha Vantage's free-plan pace (5 a minute, 25 a day per key) is tested in its unit tests;

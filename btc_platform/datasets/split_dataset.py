@@ -20,7 +20,18 @@ from btc_platform.datasets.sequences import sequence_windows
 from btc_platform.datasets.walk_forward import SPLIT_NAMES, WalkForwardSpec, verify_purged, walk_forward
 
 ID_COLUMNS = ["symbol", "ts", "decision_at", "asset_symbol", "asset_class"]
+# Class codes of the label in sequences.npz (`label_<split>`); -1 where the label is missing.
+LABEL_CODES = {"sell": 0, "hold": 1, "buy": 2}
+
+
+def label_codes(labels: pd.Series) -> np.ndarray:
+    return labels.map(LABEL_CODES).fillna(-1).to_numpy(dtype=np.int64)
+
+
 MIN_ROWS_PER_SPLIT = 24
+# Part of the version: files of an older layout (sequences.npz without labels, with pickled symbols)
+# are never reused for a new build of the same table.
+FILES_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -61,13 +72,17 @@ def fold_files(parts: dict[str, pd.DataFrame], features: list[str], spec: SplitS
     y = {s: parts[s][spec.target].to_numpy(dtype=np.float32) for s in SPLIT_NAMES}
     scaler = fit_scaler(X["train"], features, spec.scaler)
     arrays = {"feature_names": np.array(features, dtype=str), "target_name": np.array(spec.target)}
-    seq = {"feature_names": np.array(features, dtype=str), "length": np.array(spec.sequence_length)}
+    seq = {"feature_names": np.array(features, dtype=str), "length": np.array(spec.sequence_length),
+           "target_name": np.array(spec.target), "label_name": np.array(spec.label),
+           "label_classes": np.array(list(LABEL_CODES), dtype=str)}
     seq_rows = {}
     for s in SPLIT_NAMES:
         files[f"{s}.parquet"] = parts[s][columns]
         arrays.update({f"X_{s}": X[s], f"y_{s}": y[s], f"symbol_{s}": parts[s]["symbol"].astype(str).to_numpy(dtype=str),
                        f"ts_{s}": pd.DatetimeIndex(to_utc(parts[s]["ts"])).as_unit("ns").asi8})
-        windows = sequence_windows(parts[s], scaler.transform(X[s]), y[s], spec.sequence_length, bar)
+        labels = label_codes(parts[s][spec.label]) if spec.label in parts[s] else np.full(len(parts[s]), -1)
+        windows = sequence_windows(parts[s], scaler.transform(X[s]), y[s], spec.sequence_length, bar,
+                                   extra={"label": labels})
         seq.update({f"{k}_{s}": v for k, v in windows.items()})
         seq_rows[s] = int(len(windows["y"]))
     files["splits.npz"], files["sequences.npz"], files["scaler.json"] = arrays, seq, scaler.to_json()
@@ -83,7 +98,7 @@ def build_split_dataset(table: pd.DataFrame, spec: SplitSpec, *, dataset: str, s
     features = feature_columns(primary["train"])
     keep_targets = [c for c in targets_within(frame.columns, wf.purge) if c in frame]
     bar = bar_length(frame)
-    config = {**asdict(spec), "features": features}
+    config = {**asdict(spec), "features": features, "files_format": FILES_FORMAT}
     build = new_build(dataset, build_version(source_hash, config),
                       f"Walk-forward train/validation/test splits of `{source_name}` for {spec.target}: purge "
                       f"{spec.purge} before each evaluation window, embargo {spec.embargo} after each test window.",

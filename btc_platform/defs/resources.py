@@ -234,6 +234,7 @@ def warehouse_resource(settings: Settings) -> WarehouseResource:
 
 def build_resources(settings: Settings | None = None) -> dict:
     settings = settings or Settings()
+    from btc_platform.defs.training.launcher import training_launcher_resource
     from btc_platform.defs.warehouse.dbt import dbt_resource  # dbt needs its project prepared first
 
     return {
@@ -257,5 +258,5 @@ def build_resources(settings: Settings | None = None) -> dict:
             models_dir=env_or_default("BTC_PLATFORM_MODELS_DIR", settings.models_dir),
         ),
         "dbt": dbt_resource(),
-        "pipes_subprocess_client": dg.PipesSubprocessClient(),
+        "training_launcher": training_launcher_resource(),
     }

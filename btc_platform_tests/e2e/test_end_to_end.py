@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from btc_platform.defs.training.assets import MODELS
 from btc_platform.demo import run_demo
 from btc_platform.warehouse.duckdb_store import read_table
 
@@ -18,10 +19,12 @@ pytestmark = pytest.mark.e2e
 START, DAYS = date(2024, 1, 1), 20  # ingested through DAYS + 5 (the 5d targets)
 
 
-def test_whole_graph_from_sandbox_to_trained_model(platform_env):
+def test_whole_graph_from_sandbox_to_trained_model(platform_env, monkeypatch):
+    # The demo builds its tiny base model and names it in BTC_PLATFORM_BASE_MODEL; undone after the test.
+    monkeypatch.delenv("BTC_PLATFORM_BASE_MODEL", raising=False)
     with dg.instance_for_test() as instance:
         outcome = run_demo(START, DAYS, ["BTC-USD", "ETH-USD"], instance, log=lambda *_: None)
-        assert outcome.training_run_id is not None
+        assert set(outcome.training_runs) == {m.name for m in MODELS}  # every model, through the sensor
         runs = instance.get_run_records()
         assert len(runs) == outcome.runs and all(r.dagster_run.is_success for r in runs)
 
@@ -52,6 +55,14 @@ def test_whole_graph_from_sandbox_to_trained_model(platform_env):
     assert "target" not in first["input"] and "predicted_return_24h" in first["output"]
     assert "RSI" in first["instruction"]  # the market state in words
 
-    [model_dir] = (Path(platform_env["BTC_PLATFORM_MODELS_DIR"]) / "xgboost_baseline_1h").iterdir()
+    models = Path(platform_env["BTC_PLATFORM_MODELS_DIR"])
+    [model_dir] = (models / "xgboost_baseline_1h").glob("dataset=*/config=*")
     metrics = json.loads((model_dir / "metrics.json").read_text())
     assert (model_dir / "model.json").exists() and metrics["n_test"] > 0
+    assert (models / "base" / "tiny-qwen2" / "config.json").exists()
+    for spec in MODELS:
+        [card] = (models / spec.name).glob("dataset=*/config=*/model_card.json")
+        card = json.loads(card.read_text())
+        assert card["device"] == "cpu" and card["code_version"] and card["dataset_manifest_sha256"]
+        assert card["metrics"], spec.name
+        assert (card["base_model"] == str(models / "base" / "tiny-qwen2")) == spec.llm

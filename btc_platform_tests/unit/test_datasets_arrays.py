@@ -1,5 +1,7 @@
 """Feature discovery, train-only scalers, LSTM windows and the split dataset build."""
 
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -80,6 +82,16 @@ def test_split_build_files_and_checks(table):
     assert np.allclose(scaler["center"], np.nanmean(npz["X_train"], axis=0), rtol=1e-4, atol=1e-6)
     seq = build.files["sequences.npz"]
     assert seq["X_train"].shape[1:] == (24, len(features))
+    # The LSTM's second target: the 24h label of each window's last bar, coded sell/hold/buy = 0/1/2.
+    assert list(seq["label_classes"]) == ["sell", "hold", "buy"]
+    by_end = dict(zip(zip(train["symbol"], pd.DatetimeIndex(train["ts"]).as_unit("ns").asi8), train["target_label_24h"]))
+    expected = [{"sell": 0, "hold": 1, "buy": 2}[by_end[(s, t)]] for s, t in zip(seq["symbol_train"], seq["end_ts_train"])]
+    assert seq["label_train"].tolist() == expected
+    # Saved and loaded as a trainer does: no pickled object arrays.
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **seq)
+    with np.load(io.BytesIO(buf.getvalue()), allow_pickle=False) as loaded:
+        assert loaded["symbol_train"].tolist() == seq["symbol_train"].tolist()
     # 3d/5d/90d targets would cross a 24h purge: not in the split files
     assert "target_return_5d" not in train and "target_return_24h" in train
 

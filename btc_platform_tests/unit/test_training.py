@@ -30,12 +30,20 @@ def write_npz(path: Path, sizes=(1200, 300, 300), seed: int = 0) -> Path:
         start += n + 24
     path.mkdir(parents=True, exist_ok=True)
     np.savez(path / "splits.npz", **arrays)
+    (path / "manifest.json").write_text(json.dumps({"version": "test"}))  # a published version has one
     return path
+
+
+@pytest.fixture(autouse=True)
+def tmp_mlflow(tmp_path, monkeypatch):
+    """Whatever runs MLflow here (a trainer subprocess inherits the environment) keeps out of ./data."""
+    monkeypatch.setenv("BTC_PLATFORM_MLFLOW_DIR", str(tmp_path / "mlflow"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}")
 
 
 def run_standalone(dataset_dir: Path, model_dir: Path) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", MODULE, "--dataset-dir", str(dataset_dir),
-           "--model-dir", str(model_dir), "--params", json.dumps(FAST)]
+           "--model-dir", str(model_dir), "--params", json.dumps(FAST), "--no-mlflow"]
     return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
 
 
@@ -44,6 +52,11 @@ def test_standalone_beats_zero_baseline(tmp_path):
     proc = run_standalone(data, model_dir)
     assert proc.returncode == 0, proc.stderr
     metrics = json.loads((model_dir / "metrics.json").read_text())
+    figures = json.loads(proc.stdout.strip().splitlines()[-1])  # the CLI prints what Pipes would report
+    assert figures["rmse"] == pytest.approx(metrics["rmse"]) and figures["model_path"] == str(model_dir)
+    card = json.loads((model_dir / "model_card.json").read_text())
+    assert card["dataset_version"] == "test" and card["metrics"]["rmse"] == pytest.approx(metrics["rmse"])
+    assert card["hyperparameters"]["n_estimators"] == FAST["n_estimators"]
     assert metrics["rmse"] < metrics["zero_rmse"]
     assert metrics["rmse_vs_zero"] < 0.5
     assert metrics["directional_accuracy"] > 0.8
@@ -61,16 +74,27 @@ def test_standalone_beats_zero_baseline(tmp_path):
 
 def test_missing_dataset_exits_nonzero(tmp_path):
     proc = run_standalone(tmp_path / "nowhere", tmp_path / "model")
-    assert proc.returncode != 0
-    assert "dataset file not found" in proc.stderr
+    assert proc.returncode == 2
+    assert "dataset not found" in proc.stderr and "manifest.json" in proc.stderr
+    assert not (tmp_path / "model").exists()
+
+
+def test_missing_splits_file_exits_nonzero(tmp_path):
+    data = tmp_path / "ds"
+    data.mkdir()
+    (data / "manifest.json").write_text(json.dumps({"version": "test"}))
+    proc = run_standalone(data, tmp_path / "model")
+    assert proc.returncode == 2
+    assert "dataset file not found" in proc.stderr and "splits.npz" in proc.stderr
     assert not (tmp_path / "model").exists()
 
 
 def test_too_few_rows_exits_nonzero(tmp_path):
     data = write_npz(tmp_path / "ds", sizes=(20, 5, 5))
     proc = run_standalone(data, tmp_path / "model")
-    assert proc.returncode != 0
+    assert proc.returncode == 2
     assert "too few rows" in proc.stderr
+    assert not (tmp_path / "model").exists()
 
 
 def test_through_dagster_pipes(tmp_path):
@@ -83,7 +107,7 @@ def test_through_dagster_pipes(tmp_path):
         return pipes_subprocess_client.run(
             command=[sys.executable, "-m", MODULE],
             context=context,
-            extras={"dataset_dir": str(data), "model_dir": str(model_dir), "params": FAST},
+            extras={"dataset_dir": str(data), "model_dir": str(model_dir), "params": FAST, "no_mlflow": True},
             cwd=str(REPO),
         ).get_materialize_result()
 
@@ -101,5 +125,6 @@ def test_through_dagster_pipes(tmp_path):
         assert md[key] == pytest.approx(saved[key])
     assert md["rmse"] < md["zero_rmse"]
     assert md["n_test"] == 300 and md["best_iteration"] == saved["best_iteration"]
-    assert md["model_path"] == str(model_dir / "model.json")
-    assert md["device"] in ("cpu", "cuda")
+    assert md["model_path"] == str(model_dir)
+    assert (model_dir / "model.json").is_file() and (model_dir / "model_card.json").is_file()
+    assert md["device"] in ("cpu", "cuda") and md["dataset_version"] == "test"
