@@ -2,6 +2,7 @@
 # - `training` (docker build --target training): the trainer processes (torch, TRL, PEFT, MLflow) that
 #   PipesK8sClient runs in pods on GPU nodes. PyPI's Linux torch wheel carries the CUDA libraries;
 #   the node provides the driver.
+# - `serve` (docker build --target serve): the FastAPI model server of the champion (btc_platform/serving).
 # - `platform` (the default, last stage): the code location; one image runs the webserver, the daemon
 #   and the user code (choose with the command).
 FROM python:3.11-slim AS base
@@ -28,6 +29,17 @@ ENV HF_HOME=/opt/hf
 # PipesK8sClient gives the trainer's command (python -m btc_platform.training.<name>); by default the
 # image says which device torch sees.
 CMD ["python", "-c", "import torch; print('cuda:', torch.cuda.is_available(), torch.version.cuda)"]
+
+
+FROM base AS serve
+RUN uv sync --frozen --no-dev --group serving --no-install-project
+COPY btc_platform ./btc_platform
+RUN uv sync --frozen --no-dev --group serving
+# Models and the warehouse come from the environment: BTC_PLATFORM_MODELS_DIR (gs:// in production),
+# BTC_PLATFORM_DUCKDB_PATH for /predict/latest; Cloud Run and Kubernetes set PORT.
+ENV PORT=8080
+EXPOSE 8080
+CMD ["sh", "-c", "uvicorn btc_platform.serving.app:app --host 0.0.0.0 --port ${PORT}"]
 
 
 FROM base AS platform

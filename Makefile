@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup demo test ui validate bench bench-training gpu-check clean
+.PHONY: setup demo test ui serve validate bench bench-training bench-serving gpu-check clean
 
 $(VENV)/.synced: pyproject.toml uv.lock
 	@command -v uv >/dev/null || python3 -m pip install --quiet uv
@@ -28,6 +28,10 @@ test: setup
 ui: setup
 	$(PY) -m btc_platform.ui $(ARGS)
 
+## The champion's model server (FastAPI) on http://127.0.0.1:8000, on the same models and warehouse as the demo.
+serve: setup
+	$(PY) -m btc_platform.serving $(ARGS)
+
 ## Benchmarks print their figures against a named baseline (benchmarks/README.md).
 bench: setup
 	$(PY) benchmarks/ingest.py $(ARGS)
@@ -35,6 +39,10 @@ bench: setup
 ## Every trainer's throughput on the device it finds (GPU/CPU ratio when CUDA is there).
 bench-training: setup
 	$(PY) benchmarks/training.py $(ARGS)
+
+## /predict latency and throughput for the XGBoost and LSTM champions, against a direct in-process call.
+bench-serving: setup
+	$(PY) benchmarks/serving.py $(ARGS)
 
 ## Every trainer for a few steps on CUDA, with the device and throughput; fails without a GPU.
 gpu-check: setup

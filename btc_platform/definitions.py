@@ -11,6 +11,7 @@ from btc_platform.defs import (
     coinbase,
     cryptoquant,
     datasets,
+    evaluation,
     feargreed,
     features,
     fred,
@@ -23,6 +24,6 @@ from btc_platform.defs import (
 from btc_platform.defs.resources import build_resources
 
 AREAS = [coinbase, coinapi, cryptoquant, fred, alphavantage, feargreed, vendor_status, monitoring, features,
-         warehouse, datasets, training, maintenance]
+         warehouse, datasets, training, evaluation, maintenance]
 
 defs = dg.Definitions.merge(*(area.defs for area in AREAS), dg.Definitions(resources=build_resources()))

@@ -19,6 +19,7 @@ from pathlib import Path
 import dagster as dg
 
 from btc_platform.config import prepare_instance_home
+from btc_platform.defs.evaluation.assets import NUMERIC_MODELS
 from btc_platform.defs.features.assets import LOOKAHEAD_DAYS, TIMEFRAMES
 from btc_platform.defs.partitions import HISTORY_START, range_tags
 from btc_platform.sandbox import SandboxServer
@@ -147,6 +148,12 @@ def run_demo(start: date, days: int, symbols: list[str], instance: dg.DagsterIns
         outcome.runs += 1
         log(f"  {request.tags['model']} trained in {time.monotonic() - began_model:.0f} s (sensor train_on_new_dataset, "
             f"dataset {request.tags['dataset_version']}{', base ' + base_model if 'lora' in request.tags['model'] or 'dapo' in request.tags['model'] else ''})")
+    # Judge the numeric models out of sample, rank them with the baselines, promote on validation only.
+    materialize_selection(defs, instance, resources, [f"evaluation_{m}" for m in NUMERIC_MODELS])
+    materialize_selection(defs, instance, resources, ["model_leaderboard_1h"])
+    materialize_selection(defs, instance, resources, ["model_champion_1h"], raise_on_error=False)
+    outcome.runs += 3
+    log("  numeric models evaluated on validation and test, leaderboard built, champion decided")
     outcome.seconds = time.monotonic() - began
     return outcome
 
@@ -232,6 +239,13 @@ def print_summary(instance: dg.DagsterInstance, outcome: DemoResult, log=print) 
             f"{model.get('registered_version')}): {model.get('model_path')}")
         log(f"      {headline(spec.name, model)}")
     log(f"  MLflow:     {model_tracking_uri()}")
+    board = latest_metadata(instance, "model_leaderboard_1h")
+    champion = latest_metadata(instance, "model_champion_1h")
+    if board:
+        log("  leaderboard (target_return_1h; * = champion; backtests net of fees and slippage on every fill):")
+        for line in str(board.get("leaderboard", "")).splitlines():
+            log(f"    {line}")
+        log(f"  champion:   {champion.get('champion', 'none')} ({champion.get('action')}: {champion.get('reason')})")
     log("Open the UI on the same instance with: make ui")
 
 

@@ -192,7 +192,8 @@ def build_preference_dataset(table: pd.DataFrame, spec: PreferenceSpec, split: L
         build.splits[f"grpo_{s}"] = frame_summary(scored[[k in keys[s] for k in zip(scored["symbol"].astype(str), _iso(scored["decision_at"]))]])
     scores = grpo[[f"score_{a}" for a in spec.actions()]]
     ties = int((scores.max(axis=1) - scores.min(axis=1) < spec.min_margin).sum()) if len(grpo) else 0
-    build.extra.update(warmup_rows=warmup, actions=spec.actions(), ties_skipped=ties)
+    build.extra.update(warmup_rows=warmup, actions=spec.actions(), ties_skipped=ties, costs=spec.fees_text())
+    build.notes.append(f"Scores are realized 24h log returns net of {spec.fees_text()}.")
     if len(dpo):
         build.examples = {"dpo": dpo.iloc[0].to_dict(), "grpo": grpo.iloc[0].to_dict()}
     build.checks = {**preference_checks(scored, dpo, grpo, build.files, spec), "splits_purged": purged}

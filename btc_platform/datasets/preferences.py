@@ -1,10 +1,12 @@
 """Preference data for trading decisions, scored by what really happened afterwards.
 
 Candidates per market state: market buy, market sell (short), hold, and limit buys/sells at several
-offsets from the decision-time close. Each is scored by its realized log return over 24h net of fees:
-a market order fills at the entry price (`target_entry_price`); a limit order fills only if the next
-24 bars traded through it (`target_low_24h` / `target_high_24h`), earning its price improvement; an
-unfilled limit and a hold score 0. DPO rows pair the best with the worst (or with each worse)
+offsets from the decision-time close. Each is scored by its realized log return over 24h net of costs,
+charged on every fill, entry and exit alike (the same convention as the evaluation's backtest): a market
+order fills at the entry price (`target_entry_price`) and exits at market 24h later, paying the taker fee
+plus slippage twice; a limit order fills only if the next 24 bars traded through it (`target_low_24h` /
+`target_high_24h`), earning its price improvement and paying the maker fee on entry, then the taker fee
+plus slippage on its market exit; an unfilled limit and a hold score 0. DPO rows pair the best with the worst (or with each worse)
 candidate, ties skipped; GRPO/DAPO rows carry the prompt and the reward columns instead.
 """
 
@@ -31,6 +33,16 @@ class PreferenceSpec:
     limit_offsets_bps: tuple[float, ...] = (25.0, 50.0, 100.0)
     pairing: str = "best_vs_worst"  # or "best_vs_each"
     min_margin: float = 1e-9  # score differences below this are ties
+    slippage_bps: float = 2.0  # per market fill, as the backtest charges it
+
+    def market_fill(self) -> float:
+        """Cost of one market (taker) fill as a fraction: fee plus slippage."""
+        return (self.taker_fee_bps + self.slippage_bps) / 1e4
+
+    def fees_text(self) -> str:
+        return (f"costs per fill: market {self.taker_fee_bps:g} bps taker fee + {self.slippage_bps:g} bps slippage, "
+                f"limit entry {self.maker_fee_bps:g} bps maker fee; a market round trip pays two market fills, a "
+                "filled limit its maker entry and a market exit")
 
     def __post_init__(self):
         if self.pairing not in ("best_vs_worst", "best_vs_each"):
@@ -71,14 +83,15 @@ def score_candidates(frame: pd.DataFrame, spec: PreferenceSpec) -> pd.DataFrame:
     low = frame[f"target_low_{HORIZON}"].to_numpy(dtype=float)
     exit_price = entry * np.exp(ret)
     known = ~(np.isnan(entry) | np.isnan(ret) | np.isnan(high) | np.isnan(low))
-    taker, maker = spec.taker_fee_bps / 1e4, spec.maker_fee_bps / 1e4
-    out = {"score_buy": ret - taker, "score_sell": -ret - taker, "score_hold": np.zeros(len(frame))}
+    market, maker = spec.market_fill(), spec.maker_fee_bps / 1e4
+    # Every fill pays: entry and exit of a market round trip, a limit's maker entry and its market exit.
+    out = {"score_buy": ret - 2 * market, "score_sell": -ret - 2 * market, "score_hold": np.zeros(len(frame))}
     for action in spec.actions()[3:]:
         side, k = action.split("_")[1], _offset(action) / 1e4
         limit = close * (1 - k) if side == "buy" else close * (1 + k)
         filled = low <= limit if side == "buy" else high >= limit
         gain = np.log(exit_price / limit) if side == "buy" else np.log(limit / exit_price)
-        out[f"score_{action}"] = np.where(filled, gain - maker, 0.0)
+        out[f"score_{action}"] = np.where(filled, gain - maker - market, 0.0)
         out[f"filled_{action}"] = np.where(known, filled, False)
     scores = pd.DataFrame(out, index=frame.index)
     score_cols = [c for c in scores.columns if c.startswith("score_")]
@@ -143,6 +156,7 @@ def grpo_rows(frame: pd.DataFrame, spec: PreferenceSpec) -> pd.DataFrame:
     for col in scores.columns:
         out[col] = scores.loc[keep, col].to_numpy()
     out["taker_fee_bps"], out["maker_fee_bps"] = spec.taker_fee_bps, spec.maker_fee_bps
+    out["slippage_bps"] = spec.slippage_bps
     return out
 
 

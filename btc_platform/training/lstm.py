@@ -161,7 +161,8 @@ def train(request: TrainRequest, manifest: dict, work_dir: Path, log: logging.Lo
                    torch.from_numpy(lab).to(device)) for s, (X, y, lab) in splits.items()}
     config = {"n_features": splits["train"][0].shape[2], "hidden_size": int(p["hidden_size"]),
               "num_layers": int(p["num_layers"]), "dropout": float(p["dropout"]),
-              "n_classes": len(info["label_classes"]), **info, "y_scale": y_scale}
+              "n_classes": len(info["label_classes"]), **info, "y_scale": y_scale,
+              "bar": str(manifest.get("bar", "1h"))}
     model = SequenceModel(*(config[k] for k in MODEL_ARGS))
     model.to(device)
     log.info(f"training on {device}: {len(splits['train'][0])} windows of {info['length']} x {config['n_features']}")
@@ -174,6 +175,12 @@ def train(request: TrainRequest, manifest: dict, work_dir: Path, log: logging.Lo
     metrics |= {"n_train": len(splits["train"][0]), "n_val": len(splits["validation"][0]),
                 "n_test": len(splits["test"][0])}
     torch.save({k: v.cpu() for k, v in model.state_dict().items()}, work_dir / "model.pt")
+    # The inputs were scaled with the dataset's train-only scaler: the model carries it, so serving
+    # needs no access to the dataset.
+    try:
+        (work_dir / "scaler.json").write_bytes(runtime.read_dataset_bytes(request.dataset_url, "scaler.json"))
+    except TrainerError:
+        log.warning(f"{request.dataset_url} has no scaler.json: the model folder goes without it")
     (work_dir / "model_config.json").write_text(json.dumps(config, indent=2))
     (work_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
     log.info(f"test rmse {metrics['rmse']:.6g} vs zero {metrics['zero_rmse']:.6g}, label accuracy "
@@ -195,8 +202,14 @@ def load_model(folder: str | Path) -> tuple[SequenceModel, dict]:
 def predict(folder: str | Path, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Returns (in the target's units) and class probabilities (N, n_classes) for windows X (N, T, F)."""
     model, config = load_model(folder)
+    return predict_windows(model, config, X)
+
+
+def predict_windows(model: SequenceModel, config: dict, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`predict` with a model already loaded (evaluation and serving keep it in memory)."""
     X = torch.from_numpy(np.nan_to_num(np.asarray(X, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0))
-    ret, logits = _outputs(model, X, 1024, None)
+    with torch.no_grad():
+        ret, logits = _outputs(model, X, 1024, None)
     return ret.numpy() * config["y_scale"], torch.softmax(logits, 1).numpy()
 
 

@@ -1,4 +1,4 @@
-"""The code location loads, validates, and shows the six groups of the asset graph."""
+"""The code location loads, validates, and shows the seven groups of the asset graph."""
 
 import subprocess
 import sys
@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 ROOT = Path(__file__).resolve().parents[2]
-GROUPS = {"ingest", "processed", "monitoring", "warehouse", "datasets", "training"}
+GROUPS = {"ingest", "processed", "monitoring", "warehouse", "datasets", "training", "evaluation"}
 
 
 def test_definitions_load_with_every_group_schedule_and_sensor():
@@ -20,7 +20,8 @@ def test_definitions_load_with_every_group_schedule_and_sensor():
     assert defs.resolve_schedule_def("coinbase_daily_ingest_schedule").cron_schedule == "10 0 * * *"
     assert defs.resolve_sensor_def("train_on_new_dataset") is not None
     checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
-    assert {"no_duplicates", "ohlc_valid", "within_partition", "coverage", "splits_purged"} <= checks
+    assert {"no_duplicates", "ohlc_valid", "within_partition", "coverage", "splits_purged", "no_lookahead",
+            "beats_every_baseline_on_validation"} <= checks
 
 
 def test_the_dbt_source_maps_onto_the_warehouse_load_assets():

@@ -74,12 +74,15 @@ def test_alpaca_context_and_trl_rows(frame):
 def test_candidates_are_scored_by_what_happened():
     row = pd.DataFrame({"close": [100.0], "target_entry_price": [100.0], "target_return_24h": [math.log(1.01)],
                         "target_high_24h": [100.4], "target_low_24h": [99.3]})
-    spec = PreferenceSpec(taker_fee_bps=10, maker_fee_bps=2, limit_offsets_bps=(50.0, 100.0))
+    spec = PreferenceSpec(taker_fee_bps=10, maker_fee_bps=2, limit_offsets_bps=(50.0, 100.0), slippage_bps=1)
     s = score_candidates(row, spec).iloc[0]
-    assert s["score_buy"] == pytest.approx(math.log(1.01) - 0.001)
+    # Every fill pays: a market round trip two taker fills (10 bps fee + 1 bp slippage each) ...
+    assert s["score_buy"] == pytest.approx(math.log(1.01) - 2 * 0.0011)
+    assert s["score_sell"] == pytest.approx(-math.log(1.01) - 2 * 0.0011)
     assert s["score_hold"] == 0
     assert s["filled_limit_buy_50bps"] and not s["filled_limit_buy_100bps"]  # low 99.3: 99.5 fills, 99.0 not
-    assert s["score_limit_buy_50bps"] == pytest.approx(math.log(101 / 99.5) - 0.0002)
+    # ... a filled limit its maker entry (2 bps) and its market exit (11 bps).
+    assert s["score_limit_buy_50bps"] == pytest.approx(math.log(101 / 99.5) - 0.0002 - 0.0011)
     assert s["score_limit_buy_100bps"] == 0 and not s["filled_limit_sell_50bps"]  # high 100.4 < 100.5
     pairs = dpo_rows(row.assign(symbol="BTC-USD", decision_at=pd.Timestamp("2024-01-01", tz="UTC"), rsi_14=50.0), spec)
     assert pairs.iloc[0]["chosen_action"] == "limit_buy_50bps" and pairs.iloc[0]["rejected_action"] == "sell"
@@ -90,13 +93,13 @@ def test_ties_are_skipped():
     flat = pd.DataFrame({"symbol": ["X-USD"], "decision_at": [pd.Timestamp("2024-01-01", tz="UTC")], "close": [1.0],
                          "target_entry_price": [1.0], "target_return_24h": [0.0], "target_high_24h": [1.0],
                          "target_low_24h": [1.0]})
-    spec = PreferenceSpec(taker_fee_bps=0, maker_fee_bps=0, limit_offsets_bps=(10.0,))
+    spec = PreferenceSpec(taker_fee_bps=0, maker_fee_bps=0, limit_offsets_bps=(10.0,), slippage_bps=0)
     assert dpo_rows(flat, spec).empty
     # Flat market with fees: hold and the unfilled limits all score 0 (ties, skipped); only the
-    # market orders, which paid the fee, are worse than the best.
+    # market orders, which paid two fills of fee and slippage, are worse than the best.
     each = dpo_rows(flat, PreferenceSpec(pairing="best_vs_each"))
     assert each["chosen_action"].tolist() == ["hold", "hold"]
     assert sorted(each["rejected_action"]) == ["buy", "sell"]
-    assert each["score_margin"].tolist() == pytest.approx([0.001, 0.001])
+    assert each["score_margin"].tolist() == pytest.approx([2 * 0.0012, 2 * 0.0012])
     up = dpo_rows(flat.assign(target_return_24h=np.log(1.02)), PreferenceSpec(pairing="best_vs_each"))
     assert len(up) == len(PreferenceSpec().actions()) - 1 and set(up["chosen_action"]) == {"buy"}

@@ -67,8 +67,10 @@ class InstructionsConfig(dg.Config):
 
 
 class PreferencesConfig(dg.Config):
+    # Charged on every fill (entry and exit), as the evaluation's backtest charges them.
     taker_fee_bps: float = 10.0
     maker_fee_bps: float = 2.0
+    slippage_bps: float = 2.0
     limit_offsets_bps: list[float] = [25.0, 50.0, 100.0]
     pairing: str = "best_vs_worst"  # or "best_vs_each"
     purge: str = "24h"  # reward columns beyond it (3d, 5d returns) are left out
@@ -184,7 +186,8 @@ def dataset_assets(timeframe: str, table: str) -> list[dg.AssetsDefinition]:
     def preferences(context: dg.AssetExecutionContext, config: PreferencesConfig, warehouse: WarehouseResource,
                     artifacts: ArtifactsResource) -> dg.MaterializeResult:
         frame, source_hash = _read(warehouse, table)
-        spec = PreferenceSpec(config.taker_fee_bps, config.maker_fee_bps, tuple(config.limit_offsets_bps), config.pairing)
+        spec = PreferenceSpec(config.taker_fee_bps, config.maker_fee_bps, tuple(config.limit_offsets_bps), config.pairing,
+                              slippage_bps=config.slippage_bps)
         build = build_preference_dataset(frame, spec, LLMSplitSpec(embargo=config.embargo), config.purge,
                                          dataset=preferences_name, source_name=table, source_hash=source_hash)
         return _result(context, preferences_name, store(artifacts), build, LLM_CHECKS,

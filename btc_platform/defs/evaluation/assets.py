@@ -1,0 +1,194 @@
+"""Judging trained models: an evaluation per numeric model (on each new version), the leaderboard of every
+evaluated version against the baselines, and the champion promoted on validation only.
+
+The evaluations run in the Dagster process: XGBoost and a small LSTM predict on the CPU in seconds.
+LLM evaluations (greedy answers decoded into actions) are not built yet.
+"""
+
+import base64
+import json
+import posixpath
+
+import dagster as dg
+import pandas as pd
+
+from btc_platform.defs.resources import ArtifactsResource, WarehouseResource
+from btc_platform.defs.training.launcher import TrainingLauncherResource
+from btc_platform.storage import open_url
+
+NUMERIC_MODELS = ["xgboost_baseline_1h", "lstm_1h"]
+TARGET = "target_return_1h"
+EVALUATION_FILE = "evaluation.json"
+LEADERBOARD_TABLE = "monitoring.model_leaderboard"
+EAGER = dg.AutomationCondition.eager()
+
+
+class EvaluationConfig(dg.Config):
+    # Charged on every fill, entry and exit alike (bps per side).
+    fee_bps: float = 10.0
+    slippage_bps: float = 2.0
+    # A model version folder to evaluate; empty means the one the model asset materialized last.
+    model_url: str = ""
+
+
+def _write_json(url: str, payload) -> None:
+    fs, path = open_url(url)
+    fs.pipe_file(path, json.dumps(payload, indent=2, sort_keys=True, default=str).encode())
+
+
+def evaluation_asset(model: str) -> dg.AssetsDefinition:
+    name = f"evaluation_{model}"
+
+    @dg.asset(name=name, group_name="evaluation", deps=[model], kinds={"python"}, automation_condition=EAGER,
+              check_specs=[dg.AssetCheckSpec("no_lookahead", asset=name, blocking=True,
+                                             description="20 test predictions rebuilt with the future cut off are identical")],
+              description=f"Out-of-sample evaluation of each new `{model}` version on the validation and test parts of "
+              "its dataset: RMSE vs the zero forecast, direction, information coefficient, label accuracy, and a "
+              "backtest (threshold chosen on validation, fees and slippage on every fill) against buy-and-hold and flat.")
+    def _evaluate(context: dg.AssetExecutionContext, config: EvaluationConfig) -> dg.MaterializeResult:
+        from btc_platform.evaluation.backtest import Costs
+        from btc_platform.evaluation.judge import evaluate_numeric
+
+        record = context.instance.get_latest_materialization_event(dg.AssetKey(model))
+        if record is None and not config.model_url:
+            raise dg.Failure(f"{model} has never been trained: nothing to evaluate")
+        meta = record.asset_materialization.metadata if record else {}
+        url = config.model_url or meta["model_path"].value
+        try:
+            evaluation = evaluate_numeric(url, Costs(config.fee_bps, config.slippage_bps))
+        except FileNotFoundError as exc:
+            raise dg.Failure(f"{model} version at {url}: {exc}") from exc
+        if "registered_version" in meta and not config.model_url:
+            evaluation["registered_version"] = meta["registered_version"].value
+        _write_json(f"{url.rstrip('/')}/{EVALUATION_FILE}", evaluation)
+        v, t = evaluation["validation"], evaluation["test"]
+        guard = evaluation["leakage_guard"]
+        return dg.MaterializeResult(
+            metadata={"model_url": dg.MetadataValue.path(url), "threshold": evaluation["threshold"],
+                      **{f"test_{k}": float(t[k]) for k in ("rmse", "zero_rmse", "directional_accuracy", "ic_pearson",
+                                                            "ic_rank", "bt_sharpe", "bt_total_return", "bt_max_drawdown",
+                                                            "bt_turnover", "buy_and_hold_bt_sharpe") if k in t},
+                      **{f"validation_{k}": float(v[k]) for k in ("rmse", "zero_rmse", "bt_sharpe",
+                                                                  "buy_and_hold_bt_sharpe") if k in v}},
+            check_results=[dg.AssetCheckResult(check_name="no_lookahead", passed=bool(guard["passed"]),
+                                               metadata={"details": dg.MetadataValue.json(json.loads(json.dumps(guard, default=str)))})],
+        )
+
+    return _evaluate
+
+
+EVALUATION_ASSETS = [evaluation_asset(m) for m in NUMERIC_MODELS]
+
+
+def all_evaluations(models_dir: str) -> list[dict]:
+    """Every evaluated version of the numeric models, oldest first."""
+    root = models_dir if "://" in models_dir else str(__import__("pathlib").Path(models_dir).resolve())
+    fs, base = open_url(root)
+    found = []
+    for model in NUMERIC_MODELS:
+        for path in fs.glob(posixpath.join(base, model, "dataset=*", "config=*", EVALUATION_FILE)):
+            found.append((fs.modified(path) if hasattr(fs, "modified") else 0, json.loads(fs.cat_file(path))))
+    return [e for _, e in sorted(found, key=lambda item: item[0])]
+
+
+def _markdown(frame: pd.DataFrame, champion_url: str | None) -> str:
+    cols = ["entry", "dataset_version", "config_hash", "validation_bt_sharpe", "test_bt_sharpe", "test_bt_total_return",
+            "test_bt_max_drawdown", "test_rmse", "test_directional_accuracy", "test_ic_rank", "test_label_accuracy"]
+    shown = frame.reindex(columns=cols).copy()
+    shown.insert(0, "champion", ["*" if u and u == champion_url else "" for u in frame.get("model_url", [None] * len(frame))])
+    return shown.to_markdown(index=False, floatfmt=".4g") if hasattr(shown, "to_markdown") else shown.to_string()
+
+
+@dg.asset(group_name="evaluation", deps=[a.key for a in EVALUATION_ASSETS], kinds={"duckdb", "png", "svg"},
+          automation_condition=EAGER,
+          description=f"Every evaluated model version for {TARGET}, one row each with its validation and test figures, "
+          f"and the baselines (buy-and-hold, flat, zero forecast); in `{LEADERBOARD_TABLE}`, as a Markdown table and "
+          "as a chart of the test equity curves (PNG inline, SVG beside it).")
+def model_leaderboard_1h(context: dg.AssetExecutionContext, artifacts: ArtifactsResource,
+                         warehouse: WarehouseResource) -> dg.MaterializeResult:
+    from btc_platform.evaluation.charts import equity_chart
+    from btc_platform.evaluation.judge import leaderboard_rows
+    from btc_platform.training.champions import read_champion
+
+    evaluations = all_evaluations(artifacts.models_dir)
+    if not evaluations:
+        raise dg.Failure("no evaluated model version yet: materialize the evaluation assets first")
+    frame = leaderboard_rows(evaluations)
+    frame["target"] = TARGET
+    rows = warehouse.replace_partition(LEADERBOARD_TABLE, frame.astype({"dataset_version": str}), {"target": TARGET},
+                                       description="Every evaluated model version and the baselines, per target.")
+    png, svg = equity_chart(evaluations)
+    base = f"{artifacts.models_dir.rstrip('/')}/_reports/leaderboard_{TARGET}"
+    for suffix, data in (("png", png), ("svg", svg)):
+        fs, path = open_url(f"{base}.{suffix}")
+        fs.makedirs(posixpath.dirname(path), exist_ok=True)
+        fs.pipe_file(path, data)
+    champion = read_champion(artifacts.models_dir, TARGET)
+    table = _markdown(frame, (champion or {}).get("model_url"))
+    context.log.info("leaderboard:\n" + table)
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": rows, "leaderboard": dg.MetadataValue.md(table),
+        "chart": dg.MetadataValue.md(f"![test equity](data:image/png;base64,{base64.b64encode(png).decode()})"),
+        "svg": dg.MetadataValue.path(f"{base}.svg"), "png": dg.MetadataValue.path(f"{base}.png"),
+    })
+
+
+@dg.asset(group_name="evaluation", deps=[model_leaderboard_1h], kinds={"mlflow"}, automation_condition=EAGER,
+          check_specs=[dg.AssetCheckSpec("beats_every_baseline_on_validation", asset="model_champion_1h", blocking=True,
+                                         description="the best model on validation beats buy-and-hold, flat and the "
+                                         "zero forecast on validation; otherwise nothing is promoted")],
+          description=f"The champion for {TARGET}: the best evaluated version on validation (never test), promoted "
+          "only when it beats every baseline there. Sets the MLflow alias `champion` and the champion pointer the "
+          "serving app follows; promotions and demotions are recorded with their reasons.")
+def model_champion_1h(context: dg.AssetExecutionContext, artifacts: ArtifactsResource,
+                      training_launcher: TrainingLauncherResource) -> dg.MaterializeResult:
+    from btc_platform.evaluation.promotion import decide
+    from btc_platform.training import champions
+
+    evaluations = all_evaluations(artifacts.models_dir)
+    current = champions.read_champion(artifacts.models_dir, TARGET)
+    decision = decide(evaluations, current)
+    alias = set_alias(training_launcher.tracking_uri(), decision)
+    if decision.action == "promote":
+        c = decision.candidate
+        champions.write_champion(artifacts.models_dir, TARGET, {
+            "target": TARGET, "model": c["model"], "model_url": c["model_url"], "dataset_version": c["dataset_version"],
+            "config_hash": c["config_hash"], "registered_version": c.get("registered_version"),
+            "promoted_at": champions.now(), "reason": decision.reason, "validation": c["validation"]})
+    elif decision.action == "demote":
+        champions.write_champion(artifacts.models_dir, TARGET, None)
+    for event in decision.events:
+        champions.record_event(artifacts.models_dir, TARGET, event)
+    context.log.info(f"{decision.action}: {decision.reason}")
+    now = champions.read_champion(artifacts.models_dir, TARGET)
+    return dg.MaterializeResult(
+        metadata={"action": decision.action, "reason": decision.reason, "mlflow_alias": alias,
+                  "champion": (now or {}).get("model", "none"),
+                  "champion_url": dg.MetadataValue.path((now or {}).get("model_url", "")),
+                  "events": dg.MetadataValue.json(decision.events)},
+        check_results=[dg.AssetCheckResult(check_name="beats_every_baseline_on_validation",
+                                           passed=bool(decision.verdict["passed"]),
+                                           metadata={"problems": dg.MetadataValue.json(decision.verdict["problems"])})],
+    )
+
+
+def set_alias(tracking_uri: str, decision) -> str:
+    """Move the registry alias `champion` with the pointer; MLflow missing or failing leaves the pointer only."""
+    if decision.action not in ("promote", "demote"):
+        return "unchanged"
+    try:
+        from mlflow import MlflowClient
+
+        client = MlflowClient(tracking_uri=tracking_uri)
+        if decision.action == "demote" and decision.demoted:
+            client.delete_registered_model_alias(decision.demoted["model"], "champion")
+            return f"removed from {decision.demoted['model']}"
+        c = decision.candidate
+        if decision.demoted and decision.demoted.get("model") != c["model"]:
+            client.delete_registered_model_alias(decision.demoted["model"], "champion")
+        if c.get("registered_version") is None:
+            return "no registered version: pointer only"
+        client.set_registered_model_alias(c["model"], "champion", str(c["registered_version"]))
+        return f"{c['model']} version {c['registered_version']}"
+    except Exception as exc:  # noqa: BLE001 - the pointer is the source of truth for serving
+        return f"not set ({type(exc).__name__}: {exc})"

@@ -1,0 +1,153 @@
+"""Judge a numeric model version (XGBoost, LSTM) out of sample, and pick the champion on validation.
+
+The model is scored on the validation and test parts of the dataset version it was trained on (the
+newest walk-forward fold: the trainers fit that fold, so older folds' test windows lie inside its
+training data). Per split: forecast metrics (RMSE against the zero forecast, direction, information
+coefficient, label accuracy and macro-F1 against the majority class) and a backtest of
+long/flat/short positions from the predictions, with the threshold chosen on validation only, against
+buy-and-hold and flat. The leakage guard rebuilds 20 test predictions with the future cut off.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import posixpath
+
+import numpy as np
+import pandas as pd
+
+from btc_platform.evaluation.backtest import Costs, backtest, buy_and_hold, choose_threshold, flat, positions_from_predictions
+from btc_platform.evaluation.forecasts import leakage_guard, numeric_report
+from btc_platform.storage import open_url
+from btc_platform.training.predictors import Predictor, load_predictor
+
+SPLITS = ("validation", "test")
+RETURN = "target_return_1h"  # log return from the decision bar's close to the next bar's close
+LABEL = "target_label_24h"
+LABEL_CODES = {"sell": 0, "hold": 1, "buy": 2}
+BASELINES = ("buy_and_hold", "flat")
+
+
+def read_split(dataset_url: str, split: str) -> pd.DataFrame:
+    fs, root = open_url(dataset_url)
+    path = posixpath.join(root, f"{split}.parquet")
+    if not fs.isfile(path):
+        raise FileNotFoundError(f"{dataset_url.rstrip('/')}/{split}.parquet not found")
+    frame = pd.read_parquet(io.BytesIO(fs.cat_file(path)))
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    return frame.sort_values(["symbol", "ts"]).reset_index(drop=True)
+
+
+def _trades(frame: pd.DataFrame, position: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"symbol": frame["symbol"].to_numpy(), "ts": frame["ts"].to_numpy(),
+                         "realized_return": frame[RETURN].to_numpy(dtype=float), "position": position})
+
+
+def _label_codes(frame: pd.DataFrame) -> np.ndarray | None:
+    return frame[LABEL].map(LABEL_CODES).fillna(-1).to_numpy(dtype=np.int64) if LABEL in frame else None
+
+
+def split_report(predictor: Predictor, frame: pd.DataFrame, threshold: float, costs: Costs,
+                 train_labels: np.ndarray | None) -> tuple[dict, dict]:
+    """(figures, equity curves) of one split: forecasts, the model's backtest and the baselines'."""
+    out = predictor.predict(frame)
+    pred = out["pred_return"].to_numpy(dtype=float)
+    known = np.isfinite(pred) & np.isfinite(frame[RETURN].to_numpy(dtype=float))
+    y = frame[RETURN].to_numpy(dtype=float)
+    labels, label_pred = _label_codes(frame), None
+    prob_cols = [f"prob_{c}" for c in LABEL_CODES]
+    if labels is not None and all(c in out for c in prob_cols):
+        label_pred = out[prob_cols].to_numpy().argmax(axis=1)
+    figures = numeric_report(y[known], pred[known],
+                             labels[known] if label_pred is not None else None,
+                             label_pred[known] if label_pred is not None else None, train_labels)
+    figures["rows"], figures["rows_predicted"] = int(len(frame)), int(known.sum())
+    trades = _trades(frame, positions_from_predictions(np.where(known, pred, np.nan), threshold))
+    results = {"model": backtest(trades, costs=costs), "buy_and_hold": buy_and_hold(trades, costs),
+               "flat": flat(trades, costs)}
+    for name, result in results.items():
+        stats = {k: v for k, v in result.to_dict().items() if not isinstance(v, (list, dict))}
+        prefix = "" if name == "model" else f"{name}_"
+        figures |= {f"{prefix}bt_{k}": v for k, v in stats.items()}
+    curves = {name: r.equity for name, r in results.items()}
+    return figures, curves
+
+
+def evaluate_numeric(model_url: str, costs: Costs = Costs(), guard_rows: int = 20) -> dict:
+    """Everything the leaderboard and the promotion need about one model version."""
+    predictor = load_predictor(model_url)
+    dataset_url = predictor.card["dataset_url"]
+    frames = {s: read_split(dataset_url, s) for s in ("train", *SPLITS)}
+    train_labels = _label_codes(frames["train"])
+    val_pred = predictor.predict(frames["validation"])["pred_return"].to_numpy(dtype=float)
+    val_known = np.isfinite(val_pred)
+    threshold = choose_threshold(val_pred[val_known], _trades(frames["validation"][val_known], val_pred[val_known]), costs)
+    report, curves = {}, {}
+    for s in SPLITS:
+        report[s], curves[s] = split_report(predictor, frames[s], threshold, costs, train_labels)
+    guard = leakage_guard(lambda f: predictor.predict(f)["pred_return"].to_numpy(dtype=float),
+                          frames["test"], n=guard_rows)
+    return {
+        "model": predictor.model, "model_url": model_url, "kind": predictor.kind,
+        "dataset_version": predictor.card.get("dataset_version"), "dataset_url": dataset_url,
+        "config_hash": predictor.card.get("config_hash"), "target": RETURN,
+        "registered_version": predictor.card.get("registered_version"),
+        "threshold": float(threshold), "costs": {"fee_bps": costs.fee_bps, "slippage_bps": costs.slippage_bps},
+        "validation": report["validation"], "test": report["test"], "leakage_guard": guard,
+        "curves": {s: {k: [[t.isoformat(), float(v)] for t, v in c.items()] for k, c in curves[s].items()}
+                   for s in SPLITS},
+    }
+
+
+def beats_baselines(evaluation: dict) -> dict:
+    """The promotion rule, on validation only: a better backtest Sharpe than buy-and-hold and than flat,
+    a lower RMSE than the zero forecast, and no look-ahead."""
+    v = evaluation["validation"]
+    problems = []
+    for name in BASELINES:
+        if not v["bt_sharpe"] > v[f"{name}_bt_sharpe"]:
+            problems.append(f"validation Sharpe {v['bt_sharpe']:.3f} does not beat {name} ({v[f'{name}_bt_sharpe']:.3f})")
+    if not v["rmse"] < v["zero_rmse"]:
+        problems.append(f"validation RMSE {v['rmse']:.6g} does not beat the zero forecast ({v['zero_rmse']:.6g})")
+    if not evaluation["leakage_guard"]["passed"]:
+        problems.append("the leakage guard found predictions that change when the future is cut off")
+    return {"passed": not problems, "problems": problems}
+
+
+def pick_champion(evaluations: list[dict]) -> dict | None:
+    """The best model version on validation (backtest Sharpe, then RMSE): never chosen on test."""
+    def key(e: dict):
+        v = e["validation"]
+        sharpe = v["bt_sharpe"] if v["bt_sharpe"] == v["bt_sharpe"] else -math.inf
+        return (sharpe, -v["rmse"])
+
+    return max(evaluations, key=key) if evaluations else None
+
+
+def leaderboard_rows(evaluations: list[dict]) -> pd.DataFrame:
+    """One row per evaluated model version, then one per baseline (from the newest evaluation's rows)."""
+    rows = []
+    for e in evaluations:
+        row = {"entry": e["model"], "kind": e["kind"], "model_url": e["model_url"], "dataset_version": e["dataset_version"],
+               "config_hash": e["config_hash"], "threshold": e["threshold"],
+               "leakage_guard_passed": bool(e["leakage_guard"]["passed"])}
+        for s in SPLITS:
+            row |= {f"{s}_{k}": e[s].get(k) for k in ("rmse", "zero_rmse", "directional_accuracy", "ic_pearson",
+                                                      "ic_rank", "label_accuracy", "label_macro_f1", "majority_accuracy",
+                                                      "bt_sharpe", "bt_total_return", "bt_max_drawdown", "bt_turnover",
+                                                      "bt_hit_rate")}
+        rows.append(row)
+    if evaluations:
+        newest = evaluations[-1]
+        for name in BASELINES:
+            row = {"entry": name, "kind": "baseline", "dataset_version": newest["dataset_version"]}
+            for s in SPLITS:
+                row |= {f"{s}_bt_{k}": newest[s].get(f"{name}_bt_{k}") for k in
+                        ("sharpe", "total_return", "max_drawdown", "turnover", "hit_rate")}
+            rows.append(row)
+        zero = {"entry": "zero_forecast", "kind": "baseline", "dataset_version": newest["dataset_version"]}
+        for s in SPLITS:
+            zero |= {f"{s}_rmse": newest[s]["zero_rmse"], f"{s}_bt_sharpe": 0.0}
+        rows.append(zero)
+    return pd.DataFrame(rows)

@@ -1,0 +1,123 @@
+"""A published numeric model version as one predictor: feature rows in, predicted return (and label
+probabilities) out. Shared by the evaluation, which judges it, and the serving app, which answers with it.
+
+- XGBoost (`model.json`): one prediction per row from that row's features.
+- LSTM (`model.pt`): one prediction per row from the window of `length` bars of its symbol that ends
+  at that row, scaled with the dataset version's train-only `scaler.json`; rows without a full window
+  of consecutive bars get NaN.
+Only rows at or before a row's time are read for its prediction (the evaluation's leakage guard checks it).
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from btc_platform.storage import open_url
+
+CARD = "model_card.json"
+
+
+def read_json(url: str, name: str) -> dict:
+    fs, root = open_url(url)
+    path = posixpath.join(root, name)
+    if not fs.isfile(path):
+        raise FileNotFoundError(f"{url.rstrip('/')}/{name} not found")
+    return json.loads(fs.cat_file(path))
+
+
+@dataclass
+class Predictor:
+    model_url: str
+    card: dict
+    feature_names: list[str]
+    kind: str
+    impl: object = field(repr=False, default=None)
+    config: dict = field(default_factory=dict)
+
+    @property
+    def model(self) -> str:
+        return self.card["model"]
+
+    def required_rows(self) -> int:
+        """Consecutive bars per symbol one prediction needs (1, or the LSTM's window)."""
+        return int(self.config.get("length", 1))
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """One row per input row (same index): `pred_return`, and `prob_<class>` for the LSTM."""
+        missing = [f for f in self.feature_names if f not in frame]
+        if missing:
+            raise KeyError(f"feature columns missing: {missing[:10]}{' ...' if len(missing) > 10 else ''}")
+        if self.kind == "xgboost":
+            return self._xgboost(frame)
+        out = self._lstm(frame.reset_index(drop=True))  # positions, whatever the caller's index
+        out.index = frame.index
+        return out
+
+    def _xgboost(self, frame: pd.DataFrame) -> pd.DataFrame:
+        import xgboost as xgb
+
+        X = frame[self.feature_names].to_numpy(dtype=np.float32)
+        pred = self.impl.predict(xgb.DMatrix(X, feature_names=self.feature_names))
+        return pd.DataFrame({"pred_return": pred.astype(float)}, index=frame.index)
+
+    def _lstm(self, frame: pd.DataFrame) -> pd.DataFrame:
+        from btc_platform.training import lstm
+
+        model, scaler = self.impl
+        length, bar = self.required_rows(), pd.Timedelta(self.config.get("bar", "1h"))
+        order = frame.sort_values(["symbol", "ts"]).index
+        ordered = frame.loc[order]
+        X = scaler.transform(ordered[self.feature_names].to_numpy(dtype=np.float32))
+        ts = pd.DatetimeIndex(pd.to_datetime(ordered["ts"], utc=True)).as_unit("ns").asi8
+        symbols = ordered["symbol"].astype(str).to_numpy()
+        breaks = np.ones(len(ordered), dtype=bool)
+        breaks[1:] = (np.diff(ts) != bar.value) | (symbols[1:] != symbols[:-1])
+        run_start = np.maximum.accumulate(np.where(breaks, np.arange(len(ordered)), 0))
+        ends = np.flatnonzero(np.arange(len(ordered)) - run_start >= length - 1)
+        classes = list(self.config.get("label_classes", []))
+        out = pd.DataFrame(np.nan, index=order, columns=["pred_return", *(f"prob_{c}" for c in classes)])
+        if len(ends):
+            windows = np.stack([X[e - length + 1:e + 1] for e in ends])
+            ret, probs = lstm.predict_windows(model, self.config, windows)
+            out.iloc[ends, 0] = ret
+            for k, c in enumerate(classes):
+                out.iloc[ends, 1 + k] = probs[:, k]
+        return out.loc[frame.index]
+
+
+def load_predictor(model_url: str) -> Predictor:
+    """The predictor of a published model version (local folder or gs://)."""
+    card = read_json(model_url, CARD)
+    fs, root = open_url(model_url)
+    if fs.isfile(posixpath.join(root, "model.json")):
+        import xgboost as xgb
+
+        booster = xgb.Booster()
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(tmp) / "model.json"
+            local.write_bytes(fs.cat_file(posixpath.join(root, "model.json")))
+            booster.load_model(str(local))
+        if not booster.feature_names:
+            raise ValueError(f"{model_url}/model.json has no feature names: rows could not be matched to it")
+        return Predictor(model_url, card, list(booster.feature_names), "xgboost", booster)
+    if fs.isfile(posixpath.join(root, "model.pt")):
+        from btc_platform.datasets.scaling import Scaler
+        from btc_platform.training import lstm
+
+        model, config = lstm.load_model(model_url)
+        try:  # the model's own copy; older versions only have the dataset's
+            scaler = Scaler.from_json(read_json(model_url, "scaler.json"))
+        except FileNotFoundError:
+            scaler = Scaler.from_json(read_json(card["dataset_url"], "scaler.json"))
+        names = [str(n) for n in config["feature_names"]]
+        if [str(n) for n in scaler.feature_names] != names:
+            raise ValueError(f"{model_url}: the scaler's features differ from the model's (order or names)")
+        return Predictor(model_url, card, names, "lstm", (model, scaler), config)
+    raise FileNotFoundError(f"{model_url} holds neither model.json (XGBoost) nor model.pt (LSTM)")
