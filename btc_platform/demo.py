@@ -19,7 +19,7 @@ from pathlib import Path
 import dagster as dg
 
 from btc_platform.config import prepare_instance_home
-from btc_platform.defs.evaluation.assets import NUMERIC_MODELS
+from btc_platform.defs.evaluation.assets import LLM_MODELS, NUMERIC_MODELS
 from btc_platform.defs.features.assets import LOOKAHEAD_DAYS, TIMEFRAMES
 from btc_platform.defs.partitions import HISTORY_START, range_tags
 from btc_platform.sandbox import SandboxServer
@@ -150,10 +150,11 @@ def run_demo(start: date, days: int, symbols: list[str], instance: dg.DagsterIns
             f"dataset {request.tags['dataset_version']}{', base ' + base_model if 'lora' in request.tags['model'] or 'dapo' in request.tags['model'] else ''})")
     # Judge the numeric models out of sample, rank them with the baselines, promote on validation only.
     materialize_selection(defs, instance, resources, [f"evaluation_{m}" for m in NUMERIC_MODELS])
+    materialize_selection(defs, instance, resources, [f"evaluation_{m}" for m in LLM_MODELS])
     materialize_selection(defs, instance, resources, ["model_leaderboard_1h"])
     materialize_selection(defs, instance, resources, ["model_champion_1h"], raise_on_error=False)
-    outcome.runs += 3
-    log("  numeric models evaluated on validation and test, leaderboard built, champion decided")
+    outcome.runs += 4
+    log("  models evaluated on validation and test (LLM answers decoded into actions), leaderboard built, champion decided")
     outcome.seconds = time.monotonic() - began
     return outcome
 

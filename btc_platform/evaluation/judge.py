@@ -151,3 +151,24 @@ def leaderboard_rows(evaluations: list[dict]) -> pd.DataFrame:
             zero |= {f"{s}_rmse": newest[s]["zero_rmse"], f"{s}_bt_sharpe": 0.0}
         rows.append(zero)
     return pd.DataFrame(rows)
+
+
+LLM_BASELINES = ("hold", "always_buy", "best_fixed", "oracle")
+
+
+def llm_leaderboard_rows(evaluations: list[dict]) -> pd.DataFrame:
+    """One row per evaluated LLM version (mean realized reward of its decoded actions, invalid-answer rate,
+    latency), then HOLD, always BUY, the best fixed action (chosen on validation) and the oracle."""
+    rows = []
+    for e in evaluations:
+        row = {"entry": e["model"], "kind": "llm", "model_url": e["model_url"], "device": e.get("device")}
+        for s in SPLITS:
+            row |= {f"{s}_{k}": e[s].get(k) for k in ("mean_reward", "invalid_rate", "latency_ms_p50", "n")}
+        rows.append(row)
+    if evaluations:
+        newest = evaluations[-1]
+        for name in LLM_BASELINES:
+            label = f"best_fixed ({newest.get('best_fixed_action')})" if name == "best_fixed" else name
+            rows.append({"entry": label, "kind": "baseline",
+                         **{f"{s}_mean_reward": newest[s].get(f"{name}_mean_reward") for s in SPLITS}})
+    return pd.DataFrame(rows)

@@ -36,7 +36,8 @@ def test_whole_graph_from_sandbox_to_trained_model(platform_env, monkeypatch):
         assert bool(failed) == (not check.evaluation.passed)
         board = instance.get_latest_materialization_event(dg.AssetKey("model_leaderboard_1h"))
         assert all(name in board.asset_materialization.metadata["leaderboard"].value
-                   for name in ("xgboost_baseline_1h", "lstm_1h", "buy_and_hold", "flat", "zero_forecast"))
+                   for name in ("xgboost_baseline_1h", "lstm_1h", "buy_and_hold", "flat", "zero_forecast",
+                                "sft_lora_1h", "dpo_lora_1h", "grpo_dapo_1h", "always_buy", "oracle"))
 
     table = read_table(platform_env["BTC_PLATFORM_DUCKDB_PATH"], "marts.training_table_1h")
     assert set(table["symbol"]) == {"BTC-USD", "ETH-USD"}

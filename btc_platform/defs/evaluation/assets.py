@@ -1,13 +1,15 @@
 """Judging trained models: an evaluation per numeric model (on each new version), the leaderboard of every
 evaluated version against the baselines, and the champion promoted on validation only.
 
-The evaluations run in the Dagster process: XGBoost and a small LSTM predict on the CPU in seconds.
-LLM evaluations (greedy answers decoded into actions) are not built yet.
+Numeric evaluations run in the Dagster process: XGBoost and a small LSTM predict on the CPU in seconds.
+LLM evaluations generate answers, so they run as a Pipes process on the training launcher (a GPU pod
+in production), like the trainers.
 """
 
 import base64
 import json
 import posixpath
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -17,7 +19,10 @@ from btc_platform.defs.training.launcher import TrainingLauncherResource
 from btc_platform.storage import open_url
 
 NUMERIC_MODELS = ["xgboost_baseline_1h", "lstm_1h"]
+LLM_MODELS = ["sft_lora_1h", "dpo_lora_1h", "grpo_dapo_1h"]
+PREFERENCES = "llm_preferences_1h"  # the prompts and realized rewards every LLM is judged on
 TARGET = "target_return_1h"
+LLM_TARGET = "action_24h"
 EVALUATION_FILE = "evaluation.json"
 LEADERBOARD_TABLE = "monitoring.model_leaderboard"
 EAGER = dg.AutomationCondition.eager()
@@ -77,15 +82,45 @@ def evaluation_asset(model: str) -> dg.AssetsDefinition:
     return _evaluate
 
 
+class LLMEvaluationConfig(dg.Config):
+    max_prompts: int = 64  # per split, the first in time order
+    max_new_tokens: int = 48
+
+
+def llm_evaluation_asset(model: str) -> dg.AssetsDefinition:
+    name = f"evaluation_{model}"
+
+    @dg.asset(name=name, group_name="evaluation", deps=[model, PREFERENCES], kinds={"pytorch"}, pool="gpu",
+              automation_condition=EAGER,
+              description=f"Out-of-sample evaluation of each new `{model}` version: greedy answers to the validation and "
+              f"test prompts of `{PREFERENCES}`, decoded into actions; invalid-answer rate, mean realized reward (the "
+              "preference data's reward columns) against HOLD, always BUY, the best fixed action chosen on validation "
+              "and the oracle's upper bound, and the latency per answer. A Pipes process on the training launcher.")
+    def _evaluate(context: dg.AssetExecutionContext, config: LLMEvaluationConfig,
+                  training_launcher: TrainingLauncherResource) -> dg.MaterializeResult:
+        trained = context.instance.get_latest_materialization_event(dg.AssetKey(model))
+        prefs = context.instance.get_latest_materialization_event(dg.AssetKey(PREFERENCES))
+        if trained is None or prefs is None:
+            raise dg.Failure(f"{model if trained is None else PREFERENCES} has never been materialized: nothing to evaluate")
+        model_url = trained.asset_materialization.metadata["model_path"].value
+        prefs_url = prefs.asset_materialization.metadata["path"].value
+        extras = {"model": model, "model_url": model_url, "model_dir": model_url, "preferences_url": prefs_url,
+                  "dataset_dir": prefs_url, "max_prompts": config.max_prompts, "max_new_tokens": config.max_new_tokens}
+        return training_launcher.run(context, "btc_platform.evaluation.llm_eval", extras)
+
+    return _evaluate
+
+
 EVALUATION_ASSETS = [evaluation_asset(m) for m in NUMERIC_MODELS]
+LLM_EVALUATION_ASSETS = [llm_evaluation_asset(m) for m in LLM_MODELS]
 
 
-def all_evaluations(models_dir: str) -> list[dict]:
-    """Every evaluated version of the numeric models, oldest first."""
-    root = models_dir if "://" in models_dir else str(__import__("pathlib").Path(models_dir).resolve())
+def all_evaluations(models_dir: str, models: list[str] = NUMERIC_MODELS) -> list[dict]:
+    """Every evaluated version of `models`, oldest first."""
+    root = models_dir if "://" in models_dir else str(Path(models_dir).resolve())
     fs, base = open_url(root)
     found = []
-    for model in NUMERIC_MODELS:
+    for model in models:
         for path in fs.glob(posixpath.join(base, model, "dataset=*", "config=*", EVALUATION_FILE)):
             found.append((fs.modified(path) if hasattr(fs, "modified") else 0, json.loads(fs.cat_file(path))))
     return [e for _, e in sorted(found, key=lambda item: item[0])]
@@ -99,7 +134,8 @@ def _markdown(frame: pd.DataFrame, champion_url: str | None) -> str:
     return shown.to_markdown(index=False, floatfmt=".4g") if hasattr(shown, "to_markdown") else shown.to_string()
 
 
-@dg.asset(group_name="evaluation", deps=[a.key for a in EVALUATION_ASSETS], kinds={"duckdb", "png", "svg"},
+@dg.asset(group_name="evaluation", deps=[a.key for a in [*EVALUATION_ASSETS, *LLM_EVALUATION_ASSETS]],
+          kinds={"duckdb", "png", "svg"},
           automation_condition=EAGER,
           description=f"Every evaluated model version for {TARGET}, one row each with its validation and test figures, "
           f"and the baselines (buy-and-hold, flat, zero forecast); in `{LEADERBOARD_TABLE}`, as a Markdown table and "
@@ -107,17 +143,22 @@ def _markdown(frame: pd.DataFrame, champion_url: str | None) -> str:
 def model_leaderboard_1h(context: dg.AssetExecutionContext, artifacts: ArtifactsResource,
                          warehouse: WarehouseResource) -> dg.MaterializeResult:
     from btc_platform.evaluation.charts import equity_chart
-    from btc_platform.evaluation.judge import leaderboard_rows
+    from btc_platform.evaluation.judge import leaderboard_rows, llm_leaderboard_rows
     from btc_platform.training.champions import read_champion
 
     evaluations = all_evaluations(artifacts.models_dir)
+    llm_evaluations = all_evaluations(artifacts.models_dir, LLM_MODELS)
     if not evaluations:
         raise dg.Failure("no evaluated model version yet: materialize the evaluation assets first")
     frame = leaderboard_rows(evaluations)
     frame["target"] = TARGET
     rows = warehouse.replace_partition(LEADERBOARD_TABLE, frame.astype({"dataset_version": str}), {"target": TARGET},
                                        description="Every evaluated model version and the baselines, per target.")
-    png, svg = equity_chart(evaluations)
+    llm_frame = llm_leaderboard_rows(llm_evaluations)
+    if len(llm_frame):
+        llm_frame["target"] = LLM_TARGET
+        rows += warehouse.replace_partition(LEADERBOARD_TABLE, llm_frame, {"target": LLM_TARGET})
+    png, svg = equity_chart(evaluations, llm_frame)
     base = f"{artifacts.models_dir.rstrip('/')}/_reports/leaderboard_{TARGET}"
     for suffix, data in (("png", png), ("svg", svg)):
         fs, path = open_url(f"{base}.{suffix}")
@@ -125,6 +166,10 @@ def model_leaderboard_1h(context: dg.AssetExecutionContext, artifacts: Artifacts
         fs.pipe_file(path, data)
     champion = read_champion(artifacts.models_dir, TARGET)
     table = _markdown(frame, (champion or {}).get("model_url"))
+    if len(llm_frame):
+        cols = ["entry", "validation_mean_reward", "test_mean_reward", "test_invalid_rate", "test_latency_ms_p50"]
+        table += (f"\n\n{LLM_TARGET} (mean realized 24h reward of the decoded action; invalid answers earn 0):\n\n"
+                  + llm_frame.reindex(columns=cols).to_markdown(index=False, floatfmt=".4g"))
     context.log.info("leaderboard:\n" + table)
     return dg.MaterializeResult(metadata={
         "dagster/row_count": rows, "leaderboard": dg.MetadataValue.md(table),

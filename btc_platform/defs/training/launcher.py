@@ -47,8 +47,9 @@ class TrainingLauncherResource(dg.ConfigurableResource):
         return f"sqlite:///{Path(self.mlflow_dir).resolve() / 'mlflow.db'}"
 
     def command(self, module: str) -> list[str]:
+        """A trainer by its name under btc_platform.training, or any module by its dotted path."""
         python = sys.executable if self.mode == "subprocess" else "python"
-        return [python, "-m", f"btc_platform.training.{module}"]
+        return [python, "-m", module if "." in module else f"btc_platform.training.{module}"]
 
     def env(self) -> dict[str, str]:
         env = {k: os.environ[k] for k in PASSED_ENV if os.environ.get(k)}
