@@ -61,7 +61,8 @@ def test_graphql_serves_every_group_of_the_asset_graph(webserver):
             break
         time.sleep(1)
     groups = {n["groupName"] for n in nodes}
-    assert groups == {"ingest", "processed", "monitoring", "warehouse", "datasets", "training"}
+    assert groups == {"ingest", "processed", "monitoring", "warehouse", "datasets", "training", "evaluation"}
     by_key = {"/".join(n["assetKey"]["path"]): n for n in nodes}
     assert by_key["coinbase_candles_1m"]["isPartitioned"] is True
     assert by_key["xgboost_baseline_1h"]["groupName"] == "training"
+    assert by_key["model_champion_1h"]["groupName"] == "evaluation"
