@@ -202,6 +202,20 @@ def headline(model: str, m: dict) -> str:
     return "; ".join(f"{k} {m[k]:.4g}" if isinstance(m[k], float) else f"{k} {m[k]}" for k in keys)
 
 
+def mark_champion(table: str, champion: dict) -> list[str]:
+    """The leaderboard's lines with the champion's row starred (the table was drawn before the promotion
+    that follows it)."""
+    url = str(champion.get("champion_url") or "")
+    model, config = champion.get("champion"), url.rsplit("config=", 1)[-1] if "config=" in url else None
+    lines = table.splitlines()
+    for i, line in enumerate(lines):
+        cells = line.split("|")
+        if model and config and len(cells) > 3 and cells[2].strip() == model and config in line:
+            cells[1] = " *".ljust(len(cells[1]))
+            lines[i] = "|".join(cells)
+    return lines
+
+
 def model_tracking_uri() -> str:
     from btc_platform.training.runtime import tracking_uri
 
@@ -244,7 +258,7 @@ def print_summary(instance: dg.DagsterInstance, outcome: DemoResult, log=print) 
     champion = latest_metadata(instance, "model_champion_1h")
     if board:
         log("  leaderboard (target_return_1h; * = champion; backtests net of fees and slippage on every fill):")
-        for line in str(board.get("leaderboard", "")).splitlines():
+        for line in mark_champion(str(board.get("leaderboard", "")), champion):
             log(f"    {line}")
         log(f"  champion:   {champion.get('champion', 'none')} ({champion.get('action')}: {champion.get('reason')})")
     log("Open the UI on the same instance with: make ui")
