@@ -50,6 +50,8 @@ SIZES = {"tiny": {"hidden_size": 64, "layers": 2}, "small": {"hidden_size": 512,
 
 def build_datasets(root: Path, days: int) -> dict[str, str]:
     """Publish splits, instructions (24h) and preferences built from a synthetic table; their URLs."""
+    import pandas as pd
+
     from btc_platform.datasets.build import publish
     from btc_platform.datasets.hashing import content_hash
     from btc_platform.datasets.instructions import InstructionSpec
@@ -64,7 +66,7 @@ def build_datasets(root: Path, days: int) -> dict[str, str]:
     store = DatasetStore(str(root))
     builds = {
         "splits": build_split_dataset(table, SplitSpec(), dataset="splits", source_name="synthetic", source_hash=source),
-        "instructions": build_instruction_dataset(table, InstructionSpec("24h", 7, __import__("pandas").Timedelta("1D")),
+        "instructions": build_instruction_dataset(table, InstructionSpec("24h", 7, pd.Timedelta("1D")),
                                                   LLMSplitSpec(), dataset="instructions", source_name="synthetic",
                                                   source_hash=source),
         "preferences": build_preference_dataset(table, PreferenceSpec(), LLMSplitSpec(), "24h", dataset="preferences",

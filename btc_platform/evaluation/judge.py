@@ -20,12 +20,12 @@ import pandas as pd
 from btc_platform.evaluation.backtest import Costs, backtest, buy_and_hold, choose_threshold, flat, positions_from_predictions
 from btc_platform.evaluation.forecasts import leakage_guard, numeric_report
 from btc_platform.storage import open_url
-from btc_platform.training.predictors import Predictor, load_predictor
+from btc_platform.datasets.split_dataset import LABEL_CODES, label_codes
+from btc_platform.training.predictors import load_predictor
 
 SPLITS = ("validation", "test")
 RETURN = "target_return_1h"  # log return from the decision bar's close to the next bar's close
 LABEL = "target_label_24h"
-LABEL_CODES = {"sell": 0, "hold": 1, "buy": 2}
 BASELINES = ("buy_and_hold", "flat")
 
 
@@ -45,13 +45,13 @@ def _trades(frame: pd.DataFrame, position: np.ndarray) -> pd.DataFrame:
 
 
 def _label_codes(frame: pd.DataFrame) -> np.ndarray | None:
-    return frame[LABEL].map(LABEL_CODES).fillna(-1).to_numpy(dtype=np.int64) if LABEL in frame else None
+    return label_codes(frame[LABEL]) if LABEL in frame else None
 
 
-def split_report(predictor: Predictor, frame: pd.DataFrame, threshold: float, costs: Costs,
+def split_report(out: pd.DataFrame, frame: pd.DataFrame, threshold: float, costs: Costs,
                  train_labels: np.ndarray | None) -> tuple[dict, dict]:
-    """(figures, equity curves) of one split: forecasts, the model's backtest and the baselines'."""
-    out = predictor.predict(frame)
+    """(figures, equity curves) of one split from the model's predictions `out` (row-aligned with
+    `frame`): forecasts, the model's backtest and the baselines'."""
     pred = out["pred_return"].to_numpy(dtype=float)
     known = np.isfinite(pred) & np.isfinite(frame[RETURN].to_numpy(dtype=float))
     y = frame[RETURN].to_numpy(dtype=float)
@@ -80,12 +80,13 @@ def evaluate_numeric(model_url: str, costs: Costs = Costs(), guard_rows: int = 2
     dataset_url = predictor.card["dataset_url"]
     frames = {s: read_split(dataset_url, s) for s in ("train", *SPLITS)}
     train_labels = _label_codes(frames["train"])
-    val_pred = predictor.predict(frames["validation"])["pred_return"].to_numpy(dtype=float)
+    outs = {s: predictor.predict(frames[s]) for s in SPLITS}
+    val_pred = outs["validation"]["pred_return"].to_numpy(dtype=float)
     val_known = np.isfinite(val_pred)
     threshold = choose_threshold(val_pred[val_known], _trades(frames["validation"][val_known], val_pred[val_known]), costs)
     report, curves = {}, {}
     for s in SPLITS:
-        report[s], curves[s] = split_report(predictor, frames[s], threshold, costs, train_labels)
+        report[s], curves[s] = split_report(outs[s], frames[s], threshold, costs, train_labels)
     guard = leakage_guard(lambda f: predictor.predict(f)["pred_return"].to_numpy(dtype=float),
                           frames["test"], n=guard_rows)
     return {

@@ -36,7 +36,6 @@ import argparse
 import io
 import json
 import logging
-import math
 import posixpath
 import sys
 import tempfile
@@ -44,6 +43,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 from dagster_pipes import PipesEnvVarParamsLoader, open_dagster_pipes
 
 from btc_platform.llm.actions import scores_from_row, try_decode
@@ -148,14 +148,6 @@ def judge(answer: str, scores: dict[str, float]) -> tuple[str | None, str | None
     return action.name, None, float(scores[action.name])
 
 
-def _percentile(values: list[float], q: float) -> float:
-    """Linear-interpolated percentile (numpy's default) of a non-empty list."""
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * q / 100.0
-    lo, hi = math.floor(k), math.ceil(k)
-    return float(ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo))
-
-
 def timed_generate(model, tokenizer, prompts: list, max_new_tokens: int, batch_size: int = BATCH_SIZE):
     """(answers, per-answer seconds, total seconds): greedy answers in batches, each batch's time shared
     equally among its answers."""
@@ -211,8 +203,8 @@ def evaluate_split(model, tokenizer, frame, best_fixed: str, max_new_tokens: int
         "best_fixed_mean_reward": fixed_mean(scores, best_fixed),
         "oracle_mean_reward": oracle_mean(scores),
         "latency_ms_mean": round(_mean(latency_ms), 3),
-        "latency_ms_p50": round(_percentile(latency_ms, 50), 3),
-        "latency_ms_p95": round(_percentile(latency_ms, 95), 3),
+        "latency_ms_p50": round(float(np.percentile(latency_ms, 50)), 3),
+        "latency_ms_p95": round(float(np.percentile(latency_ms, 95)), 3),
         "answers_per_s": round(n / total, 3) if total > 0 else 0.0,
     }
     return figures, records

@@ -15,14 +15,14 @@ torch/transformers/tokenizers are imported inside the functions: importing this 
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import os
 import shutil
 import tempfile
-import uuid
 from collections.abc import Iterable
 from pathlib import Path
+
+from btc_platform.folders import replace_folder
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>"]
 EOS, PAD, BOS = "<|im_end|>", "<|pad|>", "<|endoftext|>"
@@ -113,17 +113,6 @@ def _build_into(folder: Path, texts: list[str], vocab_size: int, hidden_size: in
     return info
 
 
-def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two directories (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
-
-
 def build_tiny_model(texts: Iterable[str], out_dir: str | Path, *, vocab_size: int = 512, hidden_size: int = 64,
                      layers: int = 2, seed: int = 0) -> Path:
     """Train the tokenizer on `texts`, build the random model, save both to `out_dir` and return it.
@@ -143,15 +132,7 @@ def build_tiny_model(texts: Iterable[str], out_dir: str | Path, *, vocab_size: i
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
     try:
         _build_into(tmp, texts, vocab_size, hidden_size, layers, seed)
-        if not out.exists():
-            os.rename(tmp, out)
-        elif _exchange(tmp, out):
-            shutil.rmtree(tmp)  # now holds the old model
-        else:  # no atomic exchange here: move the old one aside, the new one in
-            old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-            os.rename(out, old)
-            os.rename(tmp, out)
-            shutil.rmtree(old)
+        replace_folder(tmp, out)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

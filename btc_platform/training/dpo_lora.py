@@ -78,7 +78,7 @@ def train(request: runtime.TrainRequest, manifest: dict, work_dir: Path, log: lo
             "tokens_per_s": common.per_second(common.tokens_seen(trainer), seconds),
         }
         common.save_adapter(trainer.model, trainer.processing_class, work_dir)
-    return common.write_metrics(work_dir, metrics)
+    return metrics
 
 
 def main(argv: list[str] | None = None) -> int:

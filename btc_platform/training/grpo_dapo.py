@@ -201,7 +201,7 @@ def train(request: runtime.TrainRequest, manifest: dict, work_dir: Path, log: lo
             metrics.update(evaluate_greedy(trainer.model, trainer.processing_class, eval_ds, reward,
                                            int(args.max_completion_length)))
         common.save_adapter(trainer.model, trainer.processing_class, work_dir)
-    return common.write_metrics(work_dir, metrics)
+    return metrics
 
 
 def _mean(values: list[float]) -> float | None:

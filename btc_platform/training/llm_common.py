@@ -50,7 +50,6 @@ SCHEDULE_DEFAULTS = {
     # as the old name (transformers 5.x renamed it and warns on the old one).
     "activation_checkpointing": False,
 }
-METRICS_FILE = "metrics.json"
 
 
 # ---- the model --------------------------------------------------------------------------------
@@ -362,11 +361,6 @@ def save_adapter(model, tokenizer, work_dir: Path) -> list[str]:
     if not (work_dir / "adapter_config.json").is_file():
         raise RuntimeError(f"no adapter written to {work_dir}: is the model a PEFT model?")
     return sorted(p.name for p in work_dir.iterdir())
-
-
-def write_metrics(work_dir: Path, metrics: dict) -> dict:
-    (Path(work_dir) / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True, default=str))
-    return metrics
 
 
 def load_trained(model_dir: str | Path, *, base_model: str | None = None, device: str | None = None):

@@ -5,7 +5,7 @@ regression of the target (the 1h return, learnt divided by the train std of y so
 like the class loss) and the 3-class label (sell/hold/buy, -1 = unknown and ignored). The loss is
 MSE + label_weight * cross-entropy; AdamW, gradient clipping, early stopping on the validation loss
 with the best weights restored. On CUDA it trains in bfloat16 autocast (float16 with a GradScaler
-where bf16 is unsupported). Writes `model.pt` (state_dict), `model_config.json` and `metrics.json`.
+where bf16 is unsupported). Writes `model.pt` (state_dict) and `model_config.json`; the runtime adds `metrics.json`.
 """
 
 from __future__ import annotations
@@ -182,7 +182,6 @@ def train(request: TrainRequest, manifest: dict, work_dir: Path, log: logging.Lo
     except TrainerError:
         log.warning(f"{request.dataset_url} has no scaler.json: the model folder goes without it")
     (work_dir / "model_config.json").write_text(json.dumps(config, indent=2))
-    (work_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
     log.info(f"test rmse {metrics['rmse']:.6g} vs zero {metrics['zero_rmse']:.6g}, label accuracy "
              f"{metrics['label_accuracy']:.3f} vs majority {metrics['majority_accuracy']:.3f}")
     return metrics

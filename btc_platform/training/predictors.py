@@ -68,28 +68,22 @@ class Predictor:
         return pd.DataFrame({"pred_return": pred.astype(float)}, index=frame.index)
 
     def _lstm(self, frame: pd.DataFrame) -> pd.DataFrame:
+        from btc_platform.datasets.sequences import sequence_windows
         from btc_platform.training import lstm
 
         model, scaler = self.impl
-        length, bar = self.required_rows(), pd.Timedelta(self.config.get("bar", "1h"))
-        order = frame.sort_values(["symbol", "ts"]).index
-        ordered = frame.loc[order]
-        X = scaler.transform(ordered[self.feature_names].to_numpy(dtype=np.float32))
-        ts = pd.DatetimeIndex(pd.to_datetime(ordered["ts"], utc=True)).as_unit("ns").asi8
-        symbols = ordered["symbol"].astype(str).to_numpy()
-        breaks = np.ones(len(ordered), dtype=bool)
-        breaks[1:] = (np.diff(ts) != bar.value) | (symbols[1:] != symbols[:-1])
-        run_start = np.maximum.accumulate(np.where(breaks, np.arange(len(ordered)), 0))
-        ends = np.flatnonzero(np.arange(len(ordered)) - run_start >= length - 1)
+        X = scaler.transform(frame[self.feature_names].to_numpy(dtype=np.float32))
+        # The same windows the dataset built for training: consecutive bars of one symbol, ending at a row.
+        windows = sequence_windows(frame, X, np.zeros(len(frame)), self.required_rows(),
+                                   pd.Timedelta(self.config.get("bar", "1h")), extra={"row": np.arange(len(frame))})
         classes = list(self.config.get("label_classes", []))
-        out = pd.DataFrame(np.nan, index=order, columns=["pred_return", *(f"prob_{c}" for c in classes)])
-        if len(ends):
-            windows = np.stack([X[e - length + 1:e + 1] for e in ends])
-            ret, probs = lstm.predict_windows(model, self.config, windows)
-            out.iloc[ends, 0] = ret
-            for k, c in enumerate(classes):
-                out.iloc[ends, 1 + k] = probs[:, k]
-        return out.loc[frame.index]
+        out = pd.DataFrame(np.nan, index=frame.index, columns=["pred_return", *(f"prob_{c}" for c in classes)])
+        if len(windows["row"]):
+            ret, probs = lstm.predict_windows(model, self.config, windows["X"])
+            out.iloc[windows["row"], 0] = ret
+            for k in range(len(classes)):
+                out.iloc[windows["row"], 1 + k] = probs[:, k]
+        return out
 
 
 def load_predictor(model_url: str) -> Predictor:

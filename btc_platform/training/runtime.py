@@ -36,9 +36,11 @@ from pathlib import Path
 
 from dagster_pipes import PipesEnvVarParamsLoader, open_dagster_pipes
 
+from btc_platform.folders import replace_folder
 from btc_platform.storage import open_url
 
 CARD = "model_card.json"
+METRICS = "metrics.json"  # the trainer's figures, beside its files in every model version
 MANIFEST = "manifest.json"
 DEFAULT_MLFLOW_DIR = "./data/mlflow"
 
@@ -174,16 +176,9 @@ def publish_model(work_dir: Path, model_url: str) -> str:
     if "://" not in model_url:
         target = Path(model_url)
         target.parent.mkdir(parents=True, exist_ok=True)
-        staging = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+        staging = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")  # same filesystem as target
         shutil.copytree(work_dir, staging)
-        if target.exists():
-            old = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.old")
-            os.replace(target, old)
-            os.replace(staging, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, target)
-        return str(target)
+        return str(replace_folder(staging, target))
     fs, root = open_url(model_url)
     files = sorted((p for p in work_dir.rglob("*") if p.is_file()), key=lambda p: p.name == CARD)
     for path in files:
@@ -191,20 +186,18 @@ def publish_model(work_dir: Path, model_url: str) -> str:
     return model_url
 
 
-def is_published(model_url: str) -> bool:
-    fs, root = open_url(model_url)
-    return fs.isfile(posixpath.join(root, CARD))
-
-
 # ---- MLflow ---------------------------------------------------------------------------------
 
+def sqlite_tracking_uri(folder: str = DEFAULT_MLFLOW_DIR) -> str:
+    """The default store: a SQLite file in `folder`."""
+    return f"sqlite:///{Path(folder).resolve() / 'mlflow.db'}"
+
+
 def tracking_uri() -> str:
-    """MLFLOW_TRACKING_URI, else a SQLite store under ./data/mlflow."""
+    """MLFLOW_TRACKING_URI, else a SQLite store under BTC_PLATFORM_MLFLOW_DIR (./data/mlflow)."""
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
-    root = Path(os.environ.get("BTC_PLATFORM_MLFLOW_DIR", DEFAULT_MLFLOW_DIR)).resolve()
-    root.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{root / 'mlflow.db'}"
+    return sqlite_tracking_uri(os.environ.get("BTC_PLATFORM_MLFLOW_DIR", DEFAULT_MLFLOW_DIR))
 
 
 def _experiment(mlflow, name: str, uri: str) -> str:
@@ -223,6 +216,8 @@ def register(request: TrainRequest, card: dict, work_dir: Path) -> dict:
     from mlflow import MlflowClient
 
     uri = tracking_uri()
+    if uri.startswith("sqlite:///"):  # SQLite makes the file, not its folder
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
     experiment_id = _experiment(mlflow, f"btc_platform/{request.model}", uri)
     numeric = {k: float(v) for k, v in card["metrics"].items()
@@ -258,6 +253,7 @@ def execute(request: TrainRequest, train: Trainer, defaults: dict, log: logging.
         work_dir = Path(tmp) / "model"
         work_dir.mkdir()
         metrics = train(request, manifest, work_dir, log)
+        (work_dir / METRICS).write_text(json.dumps(metrics, indent=2, sort_keys=True, default=str))
         card = write_card(work_dir, request, manifest, metrics, defaults, time.monotonic() - began)
         url = publish_model(work_dir, request.model_url)
         registry = register(request, card, work_dir) if track else {}

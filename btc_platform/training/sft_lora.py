@@ -82,7 +82,7 @@ def train(request: runtime.TrainRequest, manifest: dict, work_dir: Path, log: lo
             "rows_per_s": common.per_second(common.samples_seen(trainer), seconds),
         }
         common.save_adapter(trainer.model, trainer.processing_class, work_dir)
-    return common.write_metrics(work_dir, metrics)
+    return metrics
 
 
 def _rows_at_max_length(dataset, max_length: int | None) -> int:

@@ -2,8 +2,8 @@
 
 A runtime trainer (btc_platform.training.runtime): launched by Dagster it speaks Pipes (extras:
 dataset_dir, model_dir, optional params), run by hand it takes --dataset-dir/--model-dir. It reads
-`splits.npz` of a published dataset version (local or gs://) and writes `model.json` and
-`metrics.json`; the runtime adds the model card, publishes the folder and registers it in MLflow.
+`splits.npz` of a published dataset version (local or gs://) and writes `model.json`; the runtime adds
+`metrics.json` and the model card, publishes the folder and registers it in MLflow.
 Uses the native xgboost API: XGBRegressor would need scikit-learn, which is not a dependency.
 """
 
@@ -90,7 +90,6 @@ def train(request: TrainRequest, manifest: dict, work_dir: Path, log: logging.Lo
         target=str(data["target_name"]) if "target_name" in data else TARGET,
     )
     booster.save_model((work_dir / "model.json").as_posix())
-    (work_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
     log.info(f"test rmse {metrics['rmse']:.6g} vs zero {metrics['zero_rmse']:.6g}")
     return metrics
 

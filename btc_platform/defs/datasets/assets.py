@@ -81,14 +81,6 @@ def store(artifacts: ArtifactsResource) -> DatasetStore:
     return DatasetStore(artifacts.datasets_dir)
 
 
-def latest_version(instance: dg.DagsterInstance, asset: str) -> str:
-    """The version recorded by the asset's latest materialization."""
-    record = instance.get_latest_materialization_event(dg.AssetKey(asset))
-    if record is None:
-        raise dg.Failure(f"{asset} has never been materialized: build it first")
-    return record.asset_materialization.metadata["version"].value
-
-
 def _read(warehouse: WarehouseResource, table: str) -> tuple[pd.DataFrame, str]:
     frame = warehouse.read(table)
     if frame.empty:
@@ -198,5 +190,3 @@ def dataset_assets(timeframe: str, table: str) -> list[dg.AssetsDefinition]:
 
 
 DATASET_ASSETS = [a for tf, table in TIMEFRAMES.items() for a in dataset_assets(tf, table)]
-SPLITS = "training_splits_1h"
-training_splits_1h = next(a for a in DATASET_ASSETS if a.key == dg.AssetKey(SPLITS))

@@ -131,7 +131,7 @@ def _markdown(frame: pd.DataFrame, champion_url: str | None) -> str:
             "test_bt_max_drawdown", "test_rmse", "test_directional_accuracy", "test_ic_rank", "test_label_accuracy"]
     shown = frame.reindex(columns=cols).copy()
     shown.insert(0, "champion", ["*" if u and u == champion_url else "" for u in frame.get("model_url", [None] * len(frame))])
-    return shown.to_markdown(index=False, floatfmt=".4g") if hasattr(shown, "to_markdown") else shown.to_string()
+    return shown.to_markdown(index=False, floatfmt=".4g")
 
 
 @dg.asset(group_name="evaluation", deps=[a.key for a in [*EVALUATION_ASSETS, *LLM_EVALUATION_ASSETS]],

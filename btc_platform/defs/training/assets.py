@@ -53,7 +53,6 @@ MODELS = [
               "overlong completions masked, dynamic sampling) on the GRPO prompts of llm_preferences_1h; the reward "
               "is the realized score of the action the completion names.", llm=True),
 ]
-MODELS_BY_NAME = {m.name: m for m in MODELS}
 
 
 class TrainingConfig(dg.Config):

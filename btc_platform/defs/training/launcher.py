@@ -13,15 +13,15 @@ metrics come back as materialization metadata either way.
 import json
 import os
 import sys
-from pathlib import Path
 
 import dagster as dg
 
+from btc_platform.training.runtime import DEFAULT_MLFLOW_DIR, sqlite_tracking_uri
+
 MODES = ("subprocess", "k8s")
-DEFAULT_MLFLOW_DIR = "./data/mlflow"
 # Variables a trainer reads that the launching process may hold (offline hubs, GCS emulator, MLflow).
 PASSED_ENV = ("HF_HUB_OFFLINE", "HF_HOME", "TRANSFORMERS_OFFLINE", "STORAGE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT",
-              "MLFLOW_TRACKING_URI", "CUDA_VISIBLE_DEVICES")
+              "CUDA_VISIBLE_DEVICES")
 
 
 class TrainingLauncherResource(dg.ConfigurableResource):
@@ -42,9 +42,7 @@ class TrainingLauncherResource(dg.ConfigurableResource):
     service_account: str = ""
 
     def tracking_uri(self) -> str:
-        if self.mlflow_tracking_uri:
-            return self.mlflow_tracking_uri
-        return f"sqlite:///{Path(self.mlflow_dir).resolve() / 'mlflow.db'}"
+        return self.mlflow_tracking_uri or sqlite_tracking_uri(self.mlflow_dir)
 
     def command(self, module: str) -> list[str]:
         """A trainer by its name under btc_platform.training, or any module by its dotted path."""
@@ -56,7 +54,7 @@ class TrainingLauncherResource(dg.ConfigurableResource):
         env["MLFLOW_TRACKING_URI"] = self.tracking_uri()
         return env
 
-    def pod_spec(self, model: str) -> dict:
+    def pod_spec(self) -> dict:
         """The pod's spec beside what PipesK8sClient sets (image, command, Pipes env)."""
         resources = {"requests": {"cpu": self.cpu, "memory": self.memory},
                      "limits": {"memory": self.memory, **({"nvidia.com/gpu": str(self.gpus)} if self.gpus else {})}}
@@ -100,15 +98,13 @@ class TrainingLauncherResource(dg.ConfigurableResource):
     def run(self, context: dg.AssetExecutionContext, module: str, extras: dict) -> dg.MaterializeResult:
         self.check_urls(extras["dataset_dir"], extras["model_dir"])
         if self.mode == "subprocess":
-            if not self.mlflow_tracking_uri:
-                Path(self.mlflow_dir).resolve().mkdir(parents=True, exist_ok=True)  # SQLite makes the file, not its folder
             invocation = dg.PipesSubprocessClient().run(
                 command=self.command(module), context=context, extras=extras, env=self.env())
         elif self.mode == "k8s":
             invocation = self.k8s_client().run(
                 context=context, extras=extras, image=self.image, command=self.command(module),
                 namespace=self.namespace, env=self.env(), base_pod_meta=self.pod_meta(extras["model"]),
-                base_pod_spec=self.pod_spec(extras["model"]))
+                base_pod_spec=self.pod_spec())
         else:
             raise dg.Failure(f"BTC_PLATFORM_TRAINING_LAUNCHER={self.mode!r}: expected one of {MODES}")
         return invocation.get_materialize_result()
