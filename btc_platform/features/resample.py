@@ -1,4 +1,8 @@
-"""Resample one symbol's 1-minute candles into regular OHLCV bars, filling empty bars."""
+"""Resample one symbol's 1-minute candles into regular OHLCV bars, filling empty bars.
+
+Each bar carries its minute coverage: `bar_coverage` = n_source_bars / minutes in the bar (22 of 60
+minutes: 0.367). A partial bar's prices are real trades, but its volume is only the minutes that
+arrived, so volume-based features downstream mark it unreliable (features.grid)."""
 
 from __future__ import annotations
 
@@ -6,8 +10,10 @@ import numpy as np
 import pandas as pd
 
 OUTPUT_COLUMNS = [
-    "ts", "symbol", "open", "high", "low", "close", "volume", "n_source_bars", "is_filled", "source",
+    "ts", "symbol", "open", "high", "low", "close", "volume", "n_source_bars", "bar_coverage", "is_filled",
+    "source",
 ]
+MINUTE = pd.Timedelta(minutes=1).value
 
 
 def ts_to_ns(ts: pd.Series) -> np.ndarray:
@@ -78,6 +84,8 @@ def resample_ohlcv(
     out.insert(0, "ts", pd.to_datetime(grid, utc=True).as_unit(unit))
     out.insert(1, "symbol", symbol)
     out["n_source_bars"] = n.to_numpy()
+    # The input is 1-minute candles: a bar expects as many rows as it has minutes.
+    out["bar_coverage"] = n.to_numpy() / (step / MINUTE)
     out["is_filled"] = filled
     out["source"] = _bar_sources(c.loc[in_win, "source"], bar, grid, _join_sources(c["source"]))
     return out.reset_index(drop=True)[OUTPUT_COLUMNS]

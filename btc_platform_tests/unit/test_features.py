@@ -65,7 +65,7 @@ def test_resample_hand_built_with_missing_hour():
     out = resample_ohlcv(df, "1h", T0, T0 + pd.Timedelta("3h"))
 
     assert list(out.columns) == ["ts", "symbol", "open", "high", "low", "close", "volume",
-                                 "n_source_bars", "is_filled", "source"]
+                                 "n_source_bars", "bar_coverage", "is_filled", "source"]
     assert list(out["ts"]) == [T0, T0 + pd.Timedelta("1h"), T0 + pd.Timedelta("2h")]
     assert out[["open", "high", "low", "close", "volume"]].values.tolist() == [
         [100, 103, 97.5, 98, 14],
@@ -73,6 +73,7 @@ def test_resample_hand_built_with_missing_hour():
         [97, 104, 96, 103, 13],
     ]
     assert out["n_source_bars"].tolist() == [4, 0, 2]
+    assert out["bar_coverage"].tolist() == [4 / 60, 0.0, 2 / 60]
     assert out["is_filled"].tolist() == [False, True, False]
     assert (out["symbol"] == "BTC-USD").all() and (out["source"] == "coinbase").all()
     assert out["n_source_bars"].dtype == np.int64 and out["is_filled"].dtype == bool
