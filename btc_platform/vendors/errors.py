@@ -65,12 +65,28 @@ class TransientError(VendorError):
 
 
 class MalformedPayloadError(VendorError):
-    """The body cannot be parsed into the canonical frame: the partition fails, nothing is written."""
+    """The body parses but breaks the vendor's schema. Fetched once more (a vendor or a proxy can
+    glitch); the same failure twice is final: the partition fails, nothing is written."""
 
     status = "failing"
 
 
+class CorruptBodyError(MalformedPayloadError):
+    """A 200 whose body cannot be read at all: cut short, not JSON, an HTML error page, a corrupt
+    gzip stream. Network or proxy trouble, so retried like a transient error within the budget;
+    one that persists still fails as a malformed payload."""
+
+    retryable = True
+
+
 class BadRequestError(VendorError):
     """4xx that is our request's fault (bad parameters): a bug or bad input, not retried."""
+
+    status = "failing"
+
+
+class ConfigurationError(VendorError):
+    """The client's own settings cannot work (a base URL without http(s), an invalid URL): nothing
+    the vendor does will change that, so not retried."""
 
     status = "failing"

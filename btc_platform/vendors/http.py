@@ -1,8 +1,8 @@
 """The HTTP core every vendor client shares.
 
-httpx for transport, tenacity for retries (exponential backoff with jitter, `Retry-After` honoured),
-a token-bucket rate limiter per vendor, the error taxonomy of `errors.py`, and redaction so that no key
-reaches a log line or an error message.
+httpx for transport, tenacity for retries (exponential backoff with jitter, `Retry-After` honoured,
+an attempt cap and a time budget per request), a token-bucket rate limiter per vendor, the error
+taxonomy of `errors.py`, and redaction so that no key reaches a log record or an error message.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Mapping
+import zlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,8 @@ import tenacity
 
 from btc_platform.vendors.errors import (
     BadRequestError,
+    ConfigurationError,
+    CorruptBodyError,
     MalformedPayloadError,
     NoAccessError,
     RateLimitedError,
@@ -39,40 +42,57 @@ def redact(text: str, secrets: tuple[str, ...] | list[str]) -> str:
             text = text.replace(secret, "***")
     return text
 
-# `api_key=...` in a logged URL, whatever its value (a wrong key is no less a secret).
+# `api_key=...` in a URL, whatever its value (a wrong key is no less a secret), also inside a
+# percent-encoded URL (`%26api_key%3D...`, e.g. a redirect target carried in a query).
 _SECRET_QUERY = re.compile(
-    r"(?i)([?&](?:%s)=)[^&\s\"'#]*" % "|".join(re.escape(n) for n in sorted(SECRET_PARAM_NAMES))
+    r"(?i)((?:[?&]|%26|%3F)(?:" + "|".join(re.escape(n) for n in sorted(SECRET_PARAM_NAMES))
+    + r")(?:=|%3D))[^&\s\"'#%]*"
 )
+_secrets: set[str] = set()
 
 
-class _RedactingFilter(logging.Filter):
-    """Scrubs secrets from log records, e.g. httpx's own INFO line, which prints full URLs (and so
-    FRED's `api_key` and Alpha Vantage's `apikey` query parameters): registered secret values, and
-    any value of a credential query parameter."""
-
-    def __init__(self):
-        super().__init__()
-        self.secrets: set[str] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken record is not ours to fix
-            return True
-        clean = _SECRET_QUERY.sub(r"\1***", redact(message, tuple(self.secrets)))
-        if clean != message:
-            record.msg, record.args = clean, ()
-        return True
+def scrub(text: str) -> str:
+    """`text` without any registered secret value or credential query parameter value."""
+    return _SECRET_QUERY.sub(r"\1***", redact(text, tuple(_secrets)))
 
 
-# Logger filters are not inherited: attach to the loggers that print request lines.
-_redacting_filter = _RedactingFilter()
-for _name in ("httpx", "btc_platform.vendors"):
-    logging.getLogger(_name).addFilter(_redacting_filter)
+def _scrub_record(record: logging.LogRecord) -> None:
+    try:
+        message = record.getMessage()
+    except Exception:  # a broken record is not ours to fix
+        return
+    clean = scrub(message)
+    if clean != message:
+        record.msg, record.args = clean, ()
+    if record.exc_info and record.exc_info[0] is not None and not record.exc_text:
+        text = logging.Formatter().formatException(record.exc_info)
+        if scrub(text) != text:  # handlers print exc_text when it is set
+            record.exc_text = scrub(text)
+
+
+def _install_record_scrubber() -> None:
+    """Scrub every log record where it is made, whatever logger makes it: httpx's request line,
+    httpcore's header dumps (a redirect's `Location` carries FRED's `api_key`), our own loggers,
+    and so every handler after them (stderr, compute logs, Dagster's event log). A filter would
+    have to sit on each logger, and httpcore logs from a new child logger per module."""
+    current = logging.getLogRecordFactory()
+    if getattr(current, "scrubs_secrets", False):
+        return
+
+    def factory(*args, **kwargs):
+        record = current(*args, **kwargs)
+        _scrub_record(record)
+        return record
+
+    factory.scrubs_secrets = True
+    logging.setLogRecordFactory(factory)
+
+
+_install_record_scrubber()
 
 
 def register_secrets(secrets) -> None:
-    _redacting_filter.secrets.update(s for s in secrets if s)
+    _secrets.update(s for s in secrets if s)
 
 
 def redacted_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -122,10 +142,12 @@ def parse_retry_after(value: str | None) -> float | None:
     except ValueError:
         return None  # HTTP-date form: fall back to backoff
 
-def error_message(response: httpx.Response) -> str:
+def error_message(response: httpx.Response | str | bytes) -> str:
     """The vendor's own words: `message` (Coinbase, CoinAPI docs), `error` (real CoinAPI 400),
     `error_message` (FRED), or the start of the raw body."""
-    text = response.text.strip()
+    if isinstance(response, httpx.Response):
+        response = response.text
+    text = (response.decode("utf-8", "replace") if isinstance(response, bytes) else response).strip()
     if not text:
         return "(empty body)"
     try:
@@ -138,12 +160,47 @@ def error_message(response: httpx.Response) -> str:
                 return str(body[key])[:300]
     return text[:200]
 
+
+def url_problem(base_url: str) -> str | None:
+    """Why `base_url` cannot be requested, or None: retrying would only repeat the same failure."""
+    try:
+        url = httpx.URL(base_url)
+    except httpx.InvalidURL as e:
+        return f"base URL {base_url!r} is not a valid URL ({e})"
+    if url.scheme not in ("http", "https"):
+        return (f"base URL {base_url!r} needs an http:// or https:// scheme"
+                + (f", not {url.scheme}://" if url.scheme else ""))
+    if not url.host:
+        return f"base URL {base_url!r} has no host"
+    return None
+
+
+_HTML_START = re.compile(rb"^\s*(?:<!doctype html|<html|<head|<body|<title|<h1)", re.I)
+_HTML_TITLE = re.compile(rb"<(?:title|h1)[^>]*>([^<]{1,120})<", re.I)
+
+
+def _html_page(body: bytes, content_type: str) -> str | None:
+    """A short description when a 200 holds an HTML page (a proxy's or CDN's error page) instead of JSON."""
+    if "html" not in content_type.lower() and not _HTML_START.match(body[:200]):
+        return None
+    title = _HTML_TITLE.search(body[:4096])
+    return f"an HTML page instead of JSON ({title.group(1).decode('utf-8', 'replace').strip() if title else 'no title'})"
+
+
+class _DeadlineExceeded(Exception):
+    def __init__(self, received: int):
+        self.received = received
+
+
 @dataclass
 class VendorHTTP:
     """A vendor's HTTP endpoint with its auth, rate limit and retry budget.
 
-    `status_errors` lets a vendor map a status code to its own meaning (e.g. CoinAPI 550 -> not
-    entitled); the defaults follow DESIGN.md's taxonomy.
+    Each logical request gets at most `max_attempts` attempts and `budget_s` seconds, waits
+    included (a `Retry-After` beyond what is left ends it at once); each attempt must have its whole
+    response within `attempt_deadline_s`, as httpx's `timeout_s` bounds each read, not a body that
+    trickles in. `status_errors` lets a vendor map a status code to its own meaning (e.g. CoinAPI
+    550 -> not entitled); the defaults follow DESIGN.md's taxonomy.
     """
 
     vendor: str
@@ -153,6 +210,8 @@ class VendorHTTP:
     headers: dict[str, str] = field(default_factory=dict)
     secrets: tuple[str, ...] = ()
     timeout_s: float = 15.0
+    attempt_deadline_s: float = 60.0
+    budget_s: float = 300.0
     max_attempts: int = 8
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
@@ -163,7 +222,9 @@ class VendorHTTP:
     def __post_init__(self):
         self.base_url = self.base_url.rstrip("/")
         register_secrets(self.secrets)
-        logging.getLogger(f"btc_platform.vendors.{self.vendor}").addFilter(_redacting_filter)
+        problem = url_problem(self.base_url)
+        if problem:  # fails here, before any request or retry, naming what to fix
+            raise self._error(ConfigurationError, problem, endpoint="base URL")
         self.limiter = shared_limiter(self.vendor, self.base_url, self.rate_per_s, self.burst)
         self.requests_sent = 0
         self.retries = 0
@@ -190,17 +251,41 @@ class VendorHTTP:
         *,
         endpoint: str,
         partition: str | None = None,
+        parse: Callable[[Any], Any] | None = None,
     ) -> Any:
-        """GET and decode JSON, retrying rate limits and transient failures within the budget."""
-        return self.with_retries(lambda: self._get_once(path, params, endpoint=endpoint, partition=partition))
+        """GET and decode JSON, retrying rate limits and transient failures within the budget.
+
+        `parse`, when given, turns the body into what the caller keeps, inside the same retry loop:
+        a body that breaks the schema (MalformedPayloadError) is fetched once more, and the same
+        break twice is final. Without it, the decoded body is returned."""
+
+        def attempt():
+            payload = self._get_once(path, params, endpoint=endpoint, partition=partition)
+            return payload if parse is None else parse(payload)
+
+        return self.with_retries(attempt)
 
     def with_retries(self, attempt_once):
-        """Call `attempt_once()` until it returns, retrying retryable VendorErrors with this vendor's
-        backoff (Retry-After honoured) within `max_attempts`; other errors propagate at once."""
+        """Call `attempt_once()` until it returns: retryable VendorErrors are retried with backoff
+        (Retry-After honoured), a schema break (MalformedPayloadError) until it repeats itself, all
+        within `max_attempts` and `budget_s`; other errors propagate at once."""
+        schema_breaks: set[str] = set()
+
+        def worth_retrying(e: BaseException) -> bool:
+            if not isinstance(e, VendorError):
+                return False
+            if e.retryable:
+                return True
+            if isinstance(e, MalformedPayloadError):  # the same break twice is the vendor's real answer
+                repeated = e.detail in schema_breaks
+                schema_breaks.add(e.detail)
+                return not repeated
+            return False
+
         retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception(lambda e: isinstance(e, VendorError) and e.retryable),
+            retry=tenacity.retry_if_exception(worth_retrying),
             wait=self._wait,
-            stop=tenacity.stop_after_attempt(self.max_attempts),
+            stop=tenacity.stop_after_attempt(self.max_attempts) | tenacity.stop_before_delay(self.budget_s),
             before_sleep=self._before_sleep,
             reraise=True,
         )
@@ -229,32 +314,65 @@ class VendorHTTP:
 
     def _error(self, cls: type[VendorError], message: str, *, endpoint: str, **kw) -> VendorError:
         return cls(
-            redact(message, self.secrets), vendor=self.vendor, endpoint=redact(endpoint, self.secrets), **kw
+            scrub(redact(message, self.secrets)), vendor=self.vendor,
+            endpoint=scrub(redact(endpoint, self.secrets)), **kw
         )
+
+    def _fetch(self, path, params) -> tuple[httpx.Response, bytes]:
+        """One GET, its body read whole within `attempt_deadline_s` (checked as each chunk lands)."""
+        deadline = time.monotonic() + self.attempt_deadline_s
+        timeout = httpx.Timeout(min(self.timeout_s, self.attempt_deadline_s))
+        with self._client.stream("GET", path, params=params, timeout=timeout) as response:
+            chunks, received = [], 0
+            for chunk in response.iter_bytes():
+                chunks.append(chunk)
+                received += len(chunk)
+                if time.monotonic() > deadline:
+                    raise _DeadlineExceeded(received)
+        if time.monotonic() > deadline:
+            raise _DeadlineExceeded(received)
+        return response, b"".join(chunks)
 
     def _get_once(self, path, params, *, endpoint, partition) -> Any:
         self.limiter.acquire()
         self.requests_sent += 1
         where = {"endpoint": endpoint, "partition": partition}
         try:
-            response = self._client.get(path, params=params)
+            response, body = self._fetch(path, params)
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as e:
+            raise self._error(ConfigurationError, f"the request URL is unusable ({e})", **where) from None
         except httpx.TimeoutException as e:
             raise self._error(TransientError, f"timeout ({type(e).__name__})", **where) from None
+        except _DeadlineExceeded as e:
+            raise self._error(
+                TransientError,
+                f"no whole response within {self.attempt_deadline_s:g}s ({e.received} bytes of body arrived)",
+                **where,
+            ) from None
+        except (httpx.DecodingError, zlib.error) as e:
+            raise self._error(
+                CorruptBodyError, f"body could not be decoded ({type(e).__name__}: {e})", http_status=None, **where
+            ) from None
+        except httpx.RemoteProtocolError as e:
+            raise self._error(TransientError, f"connection dropped mid-response ({e})", **where) from None
         except httpx.TransportError as e:
             raise self._error(TransientError, f"connection error ({type(e).__name__})", **where) from None
         log.debug("%s GET %s %s -> %s", self.vendor, path, redacted_params(params), response.status_code)
         status = response.status_code
         if status == 200:
+            html = _html_page(body, response.headers.get("Content-Type", ""))
+            if html:
+                raise self._error(CorruptBodyError, html, http_status=status, **where)
             try:
-                return response.json()
+                return json.loads(body)
             except ValueError as e:
                 raise self._error(
-                    MalformedPayloadError, f"body is not valid JSON ({e})", http_status=status, **where
+                    CorruptBodyError, f"body is not valid JSON ({e})", http_status=status, **where
                 ) from None
         cls = self.status_errors.get(status) or default_error_class(status)
         raise self._error(
             cls,
-            error_message(response),
+            error_message(body),
             http_status=status,
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
             **where,

@@ -58,12 +58,14 @@ def test_retry_budget_runs_out_with_the_vendors_class(clean_sandbox):
     assert "Public rate limit exceeded" in str(err.value)
 
 
-def test_malformed_body_is_not_retried_and_names_vendor_endpoint_partition(clean_sandbox):
+def test_a_body_that_stays_cut_short_fails_naming_vendor_endpoint_partition(clean_sandbox):
+    """A truncated body is retried as transient (test_retry_policy.py); one that never heals fails
+    as a malformed payload once the attempts are spent."""
     clean_sandbox.set_faults([FaultRule("truncated", vendor="coinbase")])
-    with http_for(clean_sandbox) as http:
+    with http_for(clean_sandbox, max_attempts=3) as http:
         with pytest.raises(MalformedPayloadError) as err:
             get(http)
-    assert http.requests_sent == 1
+    assert http.requests_sent == 3
     message = str(err.value)
     assert "coinbase" in message and "/products/{id}/candles" in message and "2024-01-01|BTC-USD" in message
 
