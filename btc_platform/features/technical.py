@@ -196,6 +196,11 @@ TA_CORE_COLUMNS: list[str] = [
     "rsi_14", "macd", "macd_signal", "macd_histogram", "bb_upper", "bb_middle", "bb_lower",
     "sma_20", "sma_50", "sma_200", "ema_12", "ema_26", "atr_14", "adx_14",
 ]
+# Columns built from the bar's volume: wrong when the bar holds only part of its minutes (a partial
+# hour's volume reads as a collapse in activity), so features.grid nulls them on partial bars. MFI,
+# CMF and VWAP weight by volume; corr_d correlates the close with log volume. Prices of a partial bar
+# are real trades and stay (its range may be narrower than the full bar's would have been).
+VOLUME_COLUMNS: list[str] = _GROUP_COLUMNS["volume"] + [c for c in _GROUP_COLUMNS["alpha158"] if c.startswith("corr_")]
 # Recursive columns: their value depends (ever more weakly) on every earlier bar.
 RECURSIVE_COLUMNS: frozenset[str] = frozenset(
     ["rsi_14", "macd", "macd_signal", "macd_histogram", "ema_12", "ema_26", "atr_14",
