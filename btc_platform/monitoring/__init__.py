@@ -3,8 +3,12 @@
 from btc_platform.monitoring.coverage_chart import coverage_matrix, write_coverage_png, write_coverage_svg
 from btc_platform.monitoring.quality import (
     BLOCKING_RULES,
+    LiquidityProfile,
     blocking_failures,
     classify_gaps,
+    combine_profiles,
+    liquidity_profile,
+    ohlc_violations,
     outliers,
     source_shares,
     summarize_candles,
@@ -13,6 +17,7 @@ from btc_platform.monitoring.quality import (
 )
 
 __all__ = [
-    "BLOCKING_RULES", "blocking_failures", "classify_gaps", "coverage_matrix", "outliers", "source_shares",
+    "BLOCKING_RULES", "LiquidityProfile", "blocking_failures", "classify_gaps", "combine_profiles",
+    "coverage_matrix", "liquidity_profile", "ohlc_violations", "outliers", "source_shares",
     "summarize_candles", "summarize_series", "warnings", "write_coverage_png", "write_coverage_svg",
 ]

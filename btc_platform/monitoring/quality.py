@@ -13,17 +13,37 @@ Candles (`summarize_candles`), per dataset and partition:
   nulls per column, rows outside the partition window, rows stamped in the future;
 - robust outliers of log returns (median/MAD z-score) and the share of rows per `source` value.
 
+Missing or quiet: a gap is excused as no-trade only where evidence says the market was quiet.
+- A second vendor's bars of the same market (`reference`, e.g. CoinAPI's COINBASE_SPOT bars) decide
+  first: more reference volume than the present bars hold means trades were lost (missing); a reference
+  bar over the gap whose volume the present bars account for says the minutes were quiet.
+- Without that, the product's **liquidity profile** decides (`LiquidityProfile`): its empty-minute
+  rate p (share of minutes without trades, outages left out, Jeffreys estimate (empty + 1/2) / (minutes
+  + 1)), measured on recent partitions of the same product where they are given (the absences under
+  judgement must not vouch for themselves: a lossy fetch would make a liquid product look thin), else
+  on the partition itself. If minutes were empty independently at rate p, a window of N bars would hold
+  about N x p^k runs of k empty minutes by chance. A gap of k bars is plausible as quiet only while
+  N x p^k >= `QUIET_CHANCE` (0.1: such a run happens by chance at least once in ten windows); beyond
+  that it is `missing` (reason `unlikely`). A product that trades in 99.5% of minutes (p = 0.005) may
+  pause 1 minute in a day, not 2; one that trades in every minute of a week (p ~ 5e-5) not even 1; a
+  thin product (p = 0.3) up to 5. Genuinely quiet runs longer than that occur less than once in ten
+  days, which bounds the quiet minutes wrongly called missing.
+- A price jump across the gap or busy neighbours also mean missing (see `classify_gaps`).
+
 Slow series (`summarize_series`: FRED, Alpha Vantage, CryptoQuant, Fear & Greed): last observation,
 staleness against a threshold, nulls, duplicates, future timestamps, period coverage, source shares.
 
 Rules: `blocking_failures` (duplicates, OHLC violations, rows out of the window, future timestamps,
 adjusted coverage under a threshold) and `warnings` (outliers, staleness, low raw coverage, nulls).
+`ohlc_violations` is the same OHLC sanity check for any candle-shaped frame (every vendor's bars).
 """
 
 from __future__ import annotations
 
+import math
 import warnings as _warnings
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
@@ -51,6 +71,8 @@ JUMP_Z = 4.0  # ... and so is a move within JUMP_Z robust sigmas of the gap's le
 QUIET_RATIO = 3.0  # neighbours' median volume above this x the partition median: too busy for no trades
 CONTEXT_BARS = 5  # present bars on each side of a gap that give its volume context
 VOLUME_TOL = 0.01  # reference volume above the present bars' sum by more than this share: trades missing
+# Expected chance runs (per window) below which a run of empty minutes is not plausible as quiet.
+QUIET_CHANCE = 0.1
 # Robust z-score of (time-normalized) log returns that counts as an outlier. Real 1m BTC returns are
 # heavy tailed: over the 182 days of Binance BTCUSDT 2024-H1, this block-local z exceeds 8 on 48% of
 # days, 16 on 7%, 25 on 1% (with one day-wide MAD: 68%, 17%, 6%), while a bad tick (a 1% spike and
@@ -96,14 +118,22 @@ def _iso1(ns: int) -> str:
     return pd.Timestamp(int(ns), tz="UTC").isoformat()
 
 
-def _ohlc_violations(df: pd.DataFrame) -> int:
+def ohlc_bad_rows(df: pd.DataFrame) -> np.ndarray:
+    """Rows of any candle-shaped frame (open, high, low, close[, volume]) that break OHLC sanity:
+    low <= open, close <= high; prices > 0; volume >= 0. Every vendor's bars get this check."""
+    if not len(df):
+        return np.zeros(0, dtype=bool)
     o, h, l, c = (df[k].to_numpy(dtype="float64") for k in PRICE_COLUMNS)
     # Nulls compare False (fmin/fmax take the other value): they count in null_counts instead.
     bad = (l > np.fmin(o, c)) | (h < np.fmax(o, c)) | (l > h)
     bad |= (np.column_stack([o, h, l, c]) <= 0).any(axis=1)
     if "volume" in df:
         bad |= df["volume"].to_numpy(dtype="float64") < 0
-    return int(bad.sum())
+    return bad
+
+
+def ohlc_violations(df: pd.DataFrame) -> int:
+    return int(ohlc_bad_rows(df).sum())
 
 
 def _robust_sigma(x: np.ndarray) -> tuple[float, float]:
@@ -159,6 +189,70 @@ def _quiet_nan_warnings():
         yield
 
 
+# -- liquidity profile -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LiquidityProfile:
+    """How often a product's bars are empty: `empty` of `minutes` expected bars were absent in runs
+    no longer than the no-trade limit (longer runs are outages, left out of both)."""
+
+    minutes: int
+    empty: int
+    median_volume: float = float("nan")
+    source: str = "partition"  # "partition" (the frame judged) or "history" (recent partitions)
+
+    @property
+    def empty_rate(self) -> float:
+        # Jeffreys estimate: a week without an empty minute gives ~5e-5, not an impossible 0.
+        return (self.empty + 0.5) / (self.minutes + 1)
+
+    def max_quiet_bars(self, window_bars: int, quiet_chance: float = QUIET_CHANCE) -> int:
+        """The longest run k with window_bars x p^k >= quiet_chance (0: not even one bar)."""
+        p = self.empty_rate
+        if window_bars <= 0 or p >= 1.0:
+            return window_bars
+        return max(0, math.floor(math.log(quiet_chance / window_bars) / math.log(p) + 1e-9))
+
+    def __add__(self, other: "LiquidityProfile") -> "LiquidityProfile":
+        vols = [v for v in (self.median_volume, other.median_volume) if np.isfinite(v)]
+        return LiquidityProfile(self.minutes + other.minutes, self.empty + other.empty,
+                                float(np.median(vols)) if vols else float("nan"), self.source)
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "minutes": int(self.minutes), "empty_minutes": int(self.empty),
+                "empty_rate": round(self.empty_rate, 8), "trade_share": round(1 - self.empty / self.minutes, 6)
+                if self.minutes else None,
+                "median_volume": round(self.median_volume, 8) if np.isfinite(self.median_volume) else None}
+
+
+def liquidity_profile(df: pd.DataFrame, *, start, end, interval: pd.Timedelta | str = "1min",
+                      max_no_trade_bars: int | None = None, source: str = "history") -> LiquidityProfile:
+    """The profile of one partition of bars over [start, end) (e.g. one of the previous days)."""
+    step = pd.Timedelta(interval).value
+    start, end = _utc(start), _utc(end)
+    n = max(0, -(-(end.value - start.value) // step))
+    if max_no_trade_bars is None:
+        max_no_trade_bars = int(NO_TRADE_SPAN.value // step)
+    present = np.zeros(n, dtype=bool)
+    if len(df):
+        t = _ns(df["ts"].dropna())
+        off = t[(t >= start.value) & (t < end.value)] - start.value
+        present[(off[off % step == 0] // step)] = True
+    runs = np.array([g["bars"] for g in _gaps(~present, start.value, step)], dtype=np.int64)
+    outage = int(runs[runs > max_no_trade_bars].sum())
+    vol = df["volume"].to_numpy(dtype="float64") if "volume" in df and len(df) else np.array([])
+    med = float(np.nanmedian(vol)) if np.isfinite(vol).any() else float("nan")
+    return LiquidityProfile(n - outage, int(runs[runs <= max_no_trade_bars].sum()), med, source)
+
+
+def combine_profiles(profiles: Iterable[LiquidityProfile]) -> LiquidityProfile | None:
+    """One profile over several partitions (None when there are none)."""
+    out = None
+    for prof in profiles:
+        out = prof if out is None else out + prof
+    return out
+
+
 # -- gap classification ----------------------------------------------------------------------------
 
 def classify_gaps(
@@ -174,37 +268,57 @@ def classify_gaps(
     reference: pd.DataFrame | None = None,
     reference_interval: pd.Timedelta | str | None = None,
     volume_tol: float = VOLUME_TOL,
+    profile: LiquidityProfile | None = None,
+    quiet_chance: float | None = QUIET_CHANCE,
+    window_bars: int | None = None,
 ) -> list[dict]:
     """Each gap (`{"start", "end", "bars"}`, ISO [start, end)) with `kind` and `reason` added.
 
-    A gap is `no_trade` (reason `quiet`) when every test below passes, else `missing` with the
-    reason of the first test it fails:
-    1. `long`: more than `max_no_trade_bars` absent bars (a liquid market does not pause that long);
+    A gap is `missing` with the reason of the first test it fails, else `no_trade`:
+    1. `long`: more than `max_no_trade_bars` absent bars (a hard cap whatever the profile says);
     2. `no_data`: no present bar on either side (an empty partition is an outage, not a lull);
     3. `reference_volume`: an independent source of the same market's volume (`reference`: `ts` and
-       `volume` bars of `reference_interval`, e.g. Coinbase's own 1h candles, or CoinAPI's
-       COINBASE_SPOT_BTC_USD 1h bars) reports more volume in a window that overlaps the gap than the
-       present bars add up to (by more than `volume_tol`): trades happened in bars we lack. Another
-       venue's volume is no evidence (other venues trade when this one is quiet). Reference windows
-       should lie inside the frame's window: bars outside it are not in `df` and cannot add up;
+       `volume` bars of `reference_interval`, e.g. CoinAPI's COINBASE_SPOT_BTC_USD bars) reports more
+       volume in a window that overlaps the gap than the present bars add up to (by more than
+       `volume_tol`): trades happened in bars we lack. Another venue's volume is no evidence (other
+       venues trade when this one is quiet). Reference windows should lie inside the frame's window;
     4. `price_jump`: |log(open after / close before)| above max(`price_tol`, `jump_z` x robust sigma
        of one-bar log returns x sqrt(bars + 1)): with no trades the price cannot have moved much.
        Skipped at the partition's edges, where one side is outside the frame;
     5. `busy`: the median volume of up to `context_bars` present bars on each side exceeds
-       `quiet_ratio` x the frame's median volume: minutes without any trade do not happen amid heavy
-       trading. Skipped without a volume column.
+       `quiet_ratio` x the frame's median volume. Skipped without a volume column;
+    6. evidence of quiet: reference bars cover the whole gap and the present bars account for their
+       volume: `no_trade`, reason `reference_quiet`;
+    7. `unlikely`: `window_bars` x p^bars < `quiet_chance`, p the empty-minute rate of `profile`
+       (default: the profile of this frame, its short gaps counted as empty). `quiet_chance=None`
+       turns this test off (the rule before profiles: any short calm gap was quiet).
+    Gaps that pass every test are `no_trade`, reason `quiet`.
 
     `df` is the bar frame the gaps were found in (ts, open, close, volume; duplicates and nulls are
-    tolerated: the first row of a ts is used). One instrument per call.
+    tolerated: the first row of a ts is used); `window_bars` the bars the frame was expected to hold
+    (default: its present bars plus the gaps' bars). One instrument per call.
     """
-    return _classify(_Bars(df), gaps, step=pd.Timedelta(interval).value, max_no_trade_bars=max_no_trade_bars,
+    bars = _Bars(df)
+    if window_bars is None:
+        window_bars = len(bars.t) + sum(int(g["bars"]) for g in gaps)
+    return _classify(bars, gaps, step=pd.Timedelta(interval).value, max_no_trade_bars=max_no_trade_bars,
                      price_tol=price_tol, jump_z=jump_z, quiet_ratio=quiet_ratio, context_bars=context_bars,
-                     reference=reference, reference_interval=reference_interval, volume_tol=volume_tol)
+                     reference=reference, reference_interval=reference_interval, volume_tol=volume_tol,
+                     profile=profile, quiet_chance=quiet_chance, window_bars=window_bars)
+
+
+def _covered(windows: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """For each time in `at`: whether it lies in one of the sorted, disjoint [start, end) windows."""
+    if not len(windows):
+        return np.zeros(len(at), bool)
+    k = np.searchsorted(windows[:, 0], at, side="right") - 1
+    return (k >= 0) & (at < windows[np.clip(k, 0, None), 1])
 
 
 def _classify(bars: _Bars, gaps: list[dict], *, step: int, max_no_trade_bars: int, price_tol: float,
               jump_z: float, quiet_ratio: float, context_bars: int, reference: pd.DataFrame | None,
-              reference_interval, volume_tol: float) -> list[dict]:
+              reference_interval, volume_tol: float, profile: LiquidityProfile | None = None,
+              quiet_chance: float | None = None, window_bars: int = 0) -> list[dict]:
     t = bars.t
     r, _ = bars.returns(step)
     _, sigma = _robust_sigma(r[np.isfinite(r)])
@@ -212,7 +326,7 @@ def _classify(bars: _Bars, gaps: list[dict], *, step: int, max_no_trade_bars: in
     has_volume = bool(np.isfinite(vol).any())
     vmed = float(np.nanmedian(vol)) if has_volume else 0.0
 
-    busy_windows = np.empty((0, 2), dtype=np.int64)
+    busy_windows = quiet_windows = np.empty((0, 2), dtype=np.int64)
     if reference is not None and len(reference):
         if reference_interval is None:
             raise ValueError("reference needs reference_interval")
@@ -223,7 +337,9 @@ def _classify(bars: _Bars, gaps: list[dict], *, step: int, max_no_trade_bars: in
         fine = np.concatenate(([0.0], np.cumsum(np.nan_to_num(vol))))
         fine_sum = fine[np.searchsorted(t, rt + rstep)] - fine[np.searchsorted(t, rt)]
         busy = np.isfinite(rv) & (rv > fine_sum * (1 + volume_tol) + 1e-12)
+        agree = np.isfinite(rv) & ~busy
         busy_windows = np.column_stack([rt[busy], rt[busy] + rstep])
+        quiet_windows = np.column_stack([rt[agree], rt[agree] + rstep])
 
     if not gaps:
         return []
@@ -241,6 +357,8 @@ def _classify(bars: _Bars, gaps: list[dict], *, step: int, max_no_trade_bars: in
     # and ends after s.
     ref = (np.searchsorted(busy_windows[:, 0], e, side="left")
            > np.searchsorted(busy_windows[:, 1], s, side="right")) if len(busy_windows) else np.zeros(len(gaps), bool)
+    # Agreeing reference bars over both ends of the gap (windows are longer than a short gap).
+    ref_quiet = _covered(quiet_windows, s) & _covered(quiet_windows, e - 1)
     jump = np.zeros(len(gaps))
     both = before & after
     if both.any():
@@ -258,9 +376,16 @@ def _classify(bars: _Bars, gaps: list[dict], *, step: int, max_no_trade_bars: in
         with np.errstate(all="ignore"), _quiet_nan_warnings():
             busy = np.nanmedian(ctx, axis=1) > quiet_ratio * vmed  # all-NaN rows: NaN > x is False
 
-    reason = np.select([long_, no_data, ref, price_jump, busy],
-                       ["long", "no_data", "reference_volume", "price_jump", "busy"], "quiet")
-    return [{**g, "kind": "no_trade" if r == "quiet" else "missing", "reason": str(r)}
+    unlikely = np.zeros(len(gaps), bool)
+    if quiet_chance is not None:
+        if profile is None:  # the frame itself: its short gaps are its empty minutes
+            profile = LiquidityProfile(int(window_bars - n[long_].sum()), int(n[~long_].sum()), vmed, "partition")
+        unlikely = n > profile.max_quiet_bars(window_bars, quiet_chance)
+
+    reason = np.select([long_, no_data, ref, price_jump, busy, ref_quiet, unlikely],
+                       ["long", "no_data", "reference_volume", "price_jump", "busy", "reference_quiet", "unlikely"],
+                       "quiet")
+    return [{**g, "kind": "no_trade" if r in ("quiet", "reference_quiet") else "missing", "reason": str(r)}
             for g, r in zip(gaps, reason.tolist())]
 
 
@@ -331,6 +456,8 @@ def summarize_candles(
     outlier_z: float = OUTLIER_Z,
     reference: pd.DataFrame | None = None,
     reference_interval: pd.Timedelta | str | None = None,
+    profile: LiquidityProfile | None = None,
+    quiet_chance: float | None = QUIET_CHANCE,
 ) -> dict:
     """Coverage, classified gaps, duplicates, OHLC sanity, nulls, stray and future rows, outliers and
     source shares of one partition of bars over [start, end).
@@ -339,7 +466,10 @@ def summarize_candles(
     `future_timestamps`, and bars that have not begun by then are not expected (a partition checked
     while its day is under way is measured on the bars so far; `window_complete` says which).
     `max_no_trade_bars` defaults to the bars in 10 minutes (10 for 1m bars, 0 for 1h: an hour
-    without any trade is a data problem). See `classify_gaps` for the gap rules and `reference`.
+    without any trade is a data problem). See `classify_gaps` for the gap rules, `reference` and
+    `profile` (default: this partition's own; pass `combine_profiles` of recent partitions where they
+    exist). The summary records the profile used (`liquidity`) and `max_quiet_bars`, the longest gap
+    it lets pass as quiet.
     """
     start, end = _utc(start), _utc(end)
     now = _utc(pd.Timestamp.now(tz="UTC") if now is None else now)
@@ -363,9 +493,16 @@ def summarize_candles(
     gaps = _gaps(missing, start.value, step)
 
     bars = _Bars(df[in_win] if len(df) else df)
+    if profile is None:
+        runs = np.array([g["bars"] for g in gaps], dtype=np.int64)
+        vol = bars.volume
+        profile = LiquidityProfile(int(expected - runs[runs > max_no_trade_bars].sum()),
+                                   int(runs[runs <= max_no_trade_bars].sum()),
+                                   float(np.nanmedian(vol)) if np.isfinite(vol).any() else float("nan"), "partition")
     gaps = _classify(bars, gaps, step=step, max_no_trade_bars=max_no_trade_bars, price_tol=price_tol,
                      jump_z=JUMP_Z, quiet_ratio=QUIET_RATIO, context_bars=CONTEXT_BARS, reference=reference,
-                     reference_interval=reference_interval, volume_tol=VOLUME_TOL)
+                     reference_interval=reference_interval, volume_tol=VOLUME_TOL, profile=profile,
+                     quiet_chance=quiet_chance, window_bars=expected)
     no_trade = sum(g["bars"] for g in gaps if g["kind"] == "no_trade")
     n_out, top = _outliers(bars, step, outlier_z, OUTLIER_EXAMPLES)
 
@@ -390,10 +527,14 @@ def summarize_candles(
         "gap_count": len(gaps),
         "largest_gap_bars": max((g["bars"] for g in gaps), default=0),
         "missing_gap_count": len(missing_gaps),
+        "liquidity": profile.to_dict(),
+        "max_quiet_bars": (min(max_no_trade_bars, profile.max_quiet_bars(expected, quiet_chance))
+                           if quiet_chance is not None else max_no_trade_bars),
+        "reference_bars": int(len(reference)) if reference is not None else 0,
         "largest_missing_gap_bars": max((g["bars"] for g in missing_gaps), default=0),
         # Surplus rows: a (symbol, ts) seen twice adds 1.
         "duplicates": int(df.duplicated(key).sum()) if len(df) else 0,
-        "ohlc_violations": _ohlc_violations(df) if len(df) else 0,
+        "ohlc_violations": ohlc_violations(df),
         "null_counts": {str(k): int(v) for k, v in df.isna().sum().items()},
         "out_of_window": int((~in_win).sum()),
         "future_timestamps": int(future.sum()),

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from btc_platform.monitoring import (
+    LiquidityProfile,
     blocking_failures,
     classify_gaps,
     source_shares,
@@ -23,6 +24,8 @@ T0 = pd.Timestamp("2024-03-01", tz="UTC")
 MIN = pd.Timedelta("1min")
 DAY = dict(start=T0, end=T0 + pd.Timedelta("1D"), interval=MIN, dataset="coinbase_candles_1m",
            partition="2024-03-01|BTC-USD", now=pd.Timestamp("2024-06-01", tz="UTC"))
+# A product whose minutes are empty a quarter of the time: quiet runs up to 6 minutes are plausible.
+THIN = LiquidityProfile(minutes=7 * 1440, empty=7 * 360)
 
 
 def gbm_day(seed: int = 0, sigma: float = 5e-4, price: float = 60_000.0) -> pd.DataFrame:
@@ -65,7 +68,7 @@ def test_short_continuous_gap_is_no_trade_long_jump_gap_is_missing():
     set_open(df, 103, df.loc[99, "close"])   # 3 minutes absent, price continuous across them
     scale_from(df, 645, 1.03)                # 45 minutes absent, price 3% higher after
     df = drop(drop(df, 100, 3), 600, 45)
-    s = summarize_candles(df, **DAY)
+    s = summarize_candles(df, **DAY, profile=THIN)
 
     assert kinds(s) == [("01:40", 3, "no_trade", "quiet"), ("10:00", 45, "missing", "long")]
     assert s["no_trade_bars"] == 3 and s["missing_bars"] == 45
@@ -89,9 +92,9 @@ def test_short_gap_with_a_price_jump_or_amid_heavy_trading_is_missing():
 
 def test_the_no_trade_limit_and_the_edges_of_the_window():
     df = drop(drop(gbm_day(2), 0, 2), 700, 11)  # 2 absent at 00:00 (one side only); 11 absent
-    s = summarize_candles(df, **DAY)
+    s = summarize_candles(df, **DAY, profile=THIN)
     assert kinds(s) == [("00:00", 2, "no_trade", "quiet"), ("11:40", 11, "missing", "long")]
-    relaxed = summarize_candles(df, **DAY, max_no_trade_bars=15)
+    relaxed = summarize_candles(df, **DAY, max_no_trade_bars=15, quiet_chance=None)
     assert [g["kind"] for g in relaxed["gaps"]] == ["no_trade", "no_trade"]
 
 
@@ -99,15 +102,16 @@ def test_an_independent_volume_source_reveals_trades_in_a_gap():
     full = gbm_day(3)
     df = drop(full, 130, 2)                                      # quiet, continuous-looking 2-minute gap
     hourly = full.set_index("ts")["volume"].resample("1h").sum().reset_index()
-    assert [g["kind"] for g in summarize_candles(df, **DAY)["gaps"]] == ["no_trade"]
+    assert [g["kind"] for g in summarize_candles(df, **DAY, profile=THIN)["gaps"]] == ["no_trade"]
 
     # The same market's 1h volume counts trades in 02:10-02:12 that the 1m bars lack.
     s = summarize_candles(df, **DAY, reference=hourly, reference_interval="1h")
     assert kinds(s) == [("02:10", 2, "missing", "reference_volume")]
-    # Reference volume that the present bars account for: the minutes had no trades.
+    # Reference volume that the present bars account for: the minutes had no trades, which is
+    # evidence enough even where the profile alone would call the gap unlikely.
     agreeing = df.set_index("ts")["volume"].resample("1h").sum().reset_index()
     assert kinds(summarize_candles(df, **DAY, reference=agreeing, reference_interval="1h")) == [
-        ("02:10", 2, "no_trade", "quiet")]
+        ("02:10", 2, "no_trade", "reference_quiet")]
 
     gaps = [{"start": "2024-03-01T02:10:00+00:00", "end": "2024-03-01T02:12:00+00:00", "bars": 2}]
     assert classify_gaps(df, gaps, interval="1min", reference=hourly, reference_interval="1h")[0]["kind"] == "missing"
