@@ -1,12 +1,15 @@
 """Fault plan: which requests get a broken answer instead of the normal one.
 
 A plan is a list of rules; the first rule that matches a request *and* is in its
-active window (after `skip` matches, for `count` matches) decides the fault.
+active window (after `skip` matches, for `count` matches) decides the fault; a rule
+with `probability` < 1 fires on that share of its active matches, drawn from the
+plan's seeded generator, so a storm replays the same way for the same seed.
 Counters live in the plan, so replacing the plan resets them (one plan per run).
 """
 
 from __future__ import annotations
 
+import random
 import re
 import threading
 from dataclasses import asdict, dataclass, field
@@ -24,6 +27,11 @@ KINDS = frozenset(
         "reset",
         "wrong_shape",
         "duplicate_rows",
+        "html_200",  # status 200 with an HTML error page, as a proxy or CDN sends
+        "gzip_corrupt",  # Content-Encoding: gzip over a corrupt deflate stream
+        "trickle",  # the real body, sent in small pieces over `delay_s` (each read is quick)
+        "short_page",  # the real body with the last half of its rows dropped
+        "drop_mid_body",  # the full Content-Length announced, half the body sent, then the connection closed
     }
 )
 
@@ -38,6 +46,7 @@ class FaultRule:
     skip: int = 0
     retry_after: float | None = None
     delay_s: float = 2.0
+    probability: float = 1.0
     _pattern: re.Pattern = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -45,6 +54,8 @@ class FaultRule:
             raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {sorted(KINDS)}")
         if (self.count is not None and self.count < 0) or self.skip < 0:
             raise ValueError("count and skip must be >= 0")
+        if not 0.0 <= self.probability <= 1.0:
+            raise ValueError(f"probability must be within 0..1, not {self.probability}")
         object.__setattr__(self, "_pattern", re.compile(self.path_regex))
 
     @classmethod
@@ -64,17 +75,18 @@ class FaultRule:
 class FaultPlan:
     """Thread-safe rule list with per-rule match counters."""
 
-    def __init__(self, rules: list[FaultRule] | None = None) -> None:
+    def __init__(self, rules: list[FaultRule] | None = None, seed: int = 0) -> None:
         self._lock = threading.Lock()
         self._rules: list[FaultRule] = []
         self._seen: list[int] = []
-        self.replace(rules or [])
+        self.replace(rules or [], seed)
 
-    def replace(self, rules: list[FaultRule]) -> None:
+    def replace(self, rules: list[FaultRule], seed: int = 0) -> None:
         rules = [r if isinstance(r, FaultRule) else FaultRule.from_dict(r) for r in rules]
         with self._lock:
             self._rules = rules
             self._seen = [0] * len(rules)
+            self._rng = random.Random(seed)
 
     def pick(self, vendor: str | None, target: str) -> FaultRule | None:
         """Return the first rule active for this request.
@@ -89,7 +101,8 @@ class FaultPlan:
                 n = self._seen[i]
                 self._seen[i] = n + 1
                 if n >= rule.skip and (rule.count is None or n < rule.skip + rule.count):
-                    return rule
+                    if rule.probability >= 1.0 or self._rng.random() < rule.probability:
+                        return rule
         return None
 
     def describe(self) -> list[dict]:

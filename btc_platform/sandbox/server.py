@@ -7,7 +7,8 @@ control plane (faults, request log, health) so a separately started server can b
 
 A vendor twin is any object with `prefix`, `rate_limit` ((per_s, burst) or None),
 `rate_limited_body`, `error_body(status, message)` and `handle(request) -> (status, obj,
-headers)`; optional `wrong_shape_body` and `duplicate_rows(obj, rng)` refine those faults.
+headers)`; optional `wrong_shape_body`, `duplicate_rows(obj, rng)` and `short_page(obj)` refine
+those faults.
 
 Vendors with credentials also define `credential(request) -> str | None` (where the vendor reads
 its key) and `auth_error(missing: bool) -> (status, obj)`; the core compares it with the key the
@@ -18,6 +19,7 @@ kind "not_entitled" or "no_access".
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import random
@@ -39,6 +41,10 @@ JSON = "application/json"
 _REASONS = {500: "Internal server error", 502: "Bad gateway", 503: "Service unavailable"}
 # Served with status 200 by the "malformed" fault: what a confused proxy sends back.
 MALFORMED_BODY = b"<html><body><h1>upstream error</h1></body></html>"
+# Served with status 200 and an HTML content type by "html_200": a CDN's or load balancer's page.
+HTML_ERROR_PAGE = (b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head><body>"
+                   b"<center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>\n")
+TRICKLE_PIECES = 20  # a "trickle" body arrives in this many pieces spread over the rule's delay_s
 
 
 @dataclass
@@ -106,6 +112,46 @@ class _Reply:
     status: int | None
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    trickle_s: float = 0.0  # spread the body's pieces over this many seconds
+    drop_at: int | None = None  # close the connection after this many body bytes
+
+
+def _corrupt_gzip(data: bytes) -> bytes:
+    """`data` gzipped, with the first deflate block's header set to the reserved block type:
+    a gzip stream every decoder rejects ("invalid block type"), the same bytes every time."""
+    packed = gzip.compress(data, mtime=0)
+    return packed[:10] + b"\xff" + packed[11:]
+
+
+def _short_page(obj):
+    """The page with the last half of its rows dropped: a JSON list, else the longest list of rows
+    (or Alpha Vantage-style dict of dated rows) a dict holds within two levels."""
+    if isinstance(obj, list):
+        return obj[: len(obj) // 2]
+    if not isinstance(obj, dict):
+        return obj
+    best: tuple[int, list] = (0, [])
+
+    def visit(d: dict, path: list, depth: int) -> None:
+        nonlocal best
+        for k, v in d.items():
+            rows = isinstance(v, list) or (isinstance(v, dict) and v and all(isinstance(x, dict) for x in v.values()))
+            if rows and len(v) > best[0]:
+                best = (len(v), path + [k])
+            if isinstance(v, dict) and depth < 2:
+                visit(v, path + [k], depth + 1)
+
+    visit(obj, [], 1)
+    if not best[1]:
+        return obj
+    out = json.loads(json.dumps(obj))  # a copy: the twin may hand out shared objects
+    parent = out
+    for k in best[1][:-1]:
+        parent = parent[k]
+    rows = parent[best[1][-1]]
+    keep = len(rows) // 2
+    parent[best[1][-1]] = rows[:keep] if isinstance(rows, list) else dict(list(rows.items())[:keep])
+    return out
 
 
 def _dumps(obj) -> bytes:
@@ -203,8 +249,9 @@ class SandboxServer:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def set_faults(self, rules: list[FaultRule]) -> None:
-        self.faults.replace(rules)
+    def set_faults(self, rules: list[FaultRule], seed: int = 0) -> None:
+        """Replace the fault plan; `seed` drives the rules' `probability` draws."""
+        self.faults.replace(rules, seed)
 
     def clear_faults(self) -> None:
         self.faults.replace([])
@@ -261,6 +308,8 @@ class SandboxServer:
             return _Reply(500, b"")
         if kind == "malformed":
             return _Reply(200, MALFORMED_BODY)
+        if kind == "html_200":
+            return _Reply(200, HTML_ERROR_PAGE, {"Content-Type": "text/html; charset=utf-8"})
         if kind == "wrong_shape":
             return _Reply(200, _dumps(getattr(vendor, "wrong_shape_body", [[1, 2, 3]])))
 
@@ -286,10 +335,20 @@ class SandboxServer:
             return _Reply(500, _dumps(vendor.error_body(500, f"sandbox error: {exc!r}")))
         if kind == "duplicate_rows" and status == 200:
             obj = self._duplicate(vendor, obj, split.query)
+        if kind == "short_page" and status == 200:
+            obj = getattr(vendor, "short_page", _short_page)(obj)
         data = _dumps(obj)
+        headers = dict(headers)
         if kind == "truncated":
             data = data[: len(data) // 2]
-        return _Reply(status, data, dict(headers))
+        if kind == "gzip_corrupt":
+            data = _corrupt_gzip(data)
+            headers["Content-Encoding"] = "gzip"
+        if kind == "trickle":
+            return _Reply(status, data, headers, trickle_s=rule.delay_s)
+        if kind == "drop_mid_body":
+            return _Reply(status, data, headers, drop_at=len(data) // 2)
+        return _Reply(status, data, headers)
 
     def _duplicate(self, vendor, obj, query: str):
         # Seeded by the query so the same faulty page is the same bytes every time.
@@ -305,12 +364,25 @@ class SandboxServer:
     def _write(self, h: _Handler, reply: _Reply) -> None:
         try:
             h.send_response(reply.status)
-            h.send_header("Content-Type", JSON)
-            h.send_header("Content-Length", str(len(reply.body)))
-            for k, v in reply.headers.items():
+            headers = {"Content-Type": JSON, **reply.headers}
+            headers["Content-Length"] = str(len(reply.body))
+            for k, v in headers.items():
                 h.send_header(k, v)
             h.end_headers()
-            h.wfile.write(reply.body)
+            if reply.drop_at is not None:
+                h.wfile.write(reply.body[: reply.drop_at])
+                h.connection.shutdown(socket.SHUT_RDWR)  # a clean close, short of the announced length
+                h.close_connection = True
+            elif reply.trickle_s > 0:
+                body, n = reply.body, TRICKLE_PIECES
+                step = max(1, -(-len(body) // n))
+                for i in range(0, len(body), step):
+                    if self._stopping.wait(reply.trickle_s / n):
+                        h.close_connection = True
+                        return
+                    h.wfile.write(body[i : i + step])
+            else:
+                h.wfile.write(reply.body)
         except OSError:  # the client gave up (e.g. its timeout fired during a "timeout" fault)
             h.close_connection = True
 
@@ -325,10 +397,12 @@ class SandboxServer:
         what = path.removeprefix("/_sandbox").strip("/")
         if what == "faults" and method == "POST":
             try:
-                rules = json.loads(body or b"[]")
+                rules, seed = json.loads(body or b"[]"), 0
+                if isinstance(rules, dict) and "rules" in rules:  # {"rules": [...], "seed": n}
+                    rules, seed = rules["rules"], int(rules.get("seed", 0))
                 if isinstance(rules, dict):
                     rules = [rules]
-                self.set_faults([FaultRule.from_dict(r) for r in rules])
+                self.set_faults([FaultRule.from_dict(r) for r in rules], seed)
             except (ValueError, TypeError) as exc:
                 return _Reply(400, _dumps({"message": f"bad fault plan: {exc}"}))
             return _Reply(200, _dumps({"rules": self.faults.describe()}))
