@@ -9,7 +9,7 @@ those exist.
 
 import math
 import os
-from datetime import timedelta
+from datetime import date, timedelta
 
 import dagster as dg
 import pandas as pd
@@ -25,6 +25,7 @@ from btc_platform.defs.metadata import frame_metadata
 from btc_platform.defs.monitoring.assets import coinbase_candles_1m_quality, require_clean
 from btc_platform.defs.partitions import (
     BACKFILL_POLICY,
+    HISTORY_START,
     build_each_partition,
     date_window_mapping,
     day_bounds,
@@ -32,12 +33,14 @@ from btc_platform.defs.partitions import (
     partitions_in_run,
 )
 from btc_platform.defs.resources import LakeResource
-from btc_platform.features import compute_technical_features, resample_ohlcv
+from btc_platform.features import resample_ohlcv
+from btc_platform.features.grid import MIN_BAR_COVERAGE, technical_features_on_grid
 from btc_platform.features.targets import compute_targets, lookahead_partitions
 from btc_platform.features.technical import FEATURE_COLUMNS, bars_per_day, lookback_bars
 from btc_platform.features.timeframes import TIMEFRAMES as TIMEFRAME_SPECS
 from btc_platform.features.timeframes import join_higher_timeframes
 from btc_platform.lake import PartitionRef
+from btc_platform.vendors.coinbase import PRODUCT_START_DATES
 
 BAR = pd.Timedelta(hours=1)
 TIMEFRAMES = ("5m", "15m", "1h", "4h", "1d")
@@ -98,6 +101,30 @@ def candles_asset(timeframe: str) -> dg.AssetsDefinition:
     return _candles
 
 
+class TechnicalFeaturesConfig(dg.Config):
+    # A bar built from fewer of its minutes than this gets its volume features null (partial_bar).
+    min_bar_coverage: float = MIN_BAR_COVERAGE
+
+
+def by_symbol(targets: list[tuple[str, date, str | None]]) -> dict[str | None, list[tuple[str, date, str | None]]]:
+    """The run's partitions per product (a run may hold several products' days), oldest first."""
+    out: dict[str | None, list] = {}
+    for target in targets:
+        out.setdefault(target[2], []).append(target)
+    return out
+
+
+def day_ranges(days: list[date]) -> str:
+    """'2020-02-19, 2020-03-01..2020-03-04': a list of days, consecutive ones as a range."""
+    runs: list[list[date]] = []
+    for d in sorted(days):
+        if runs and d - runs[-1][-1] == timedelta(days=1):
+            runs[-1].append(d)
+        else:
+            runs.append([d])
+    return ", ".join(f"{r[0]}" if len(r) == 1 else f"{r[0]}..{r[-1]}" for r in runs)
+
+
 def technical_features_asset(timeframe: str) -> dg.AssetsDefinition:
     days_back = lookback_days(timeframe)
 
@@ -110,28 +137,50 @@ def technical_features_asset(timeframe: str) -> dg.AssetsDefinition:
         kinds={"pandas", "parquet"},
         description=f"{len(FEATURE_COLUMNS)} technical features on {timeframe} bars (equal to `ta` where it has "
         "them; returns, realized volatility, volume, Alpha158 shapes), from "
-        f"{days_back} days of lookback: enough for a day to equal its full-history computation.",
+        f"{days_back} days of lookback: enough for a day to equal its full-history computation. Computed on "
+        "the full bar grid: a missing day is a hole no window spans, and rows whose lookback holds one are "
+        "flagged `lookback_gap`; a bar with too few of its minutes has its volume features null (`partial_bar`).",
         automation_condition=AUTOMATION,
     )
-    def _features(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    def _features(context: dg.AssetExecutionContext, config: TechnicalFeaturesConfig,
+                  lake: LakeResource) -> dg.MaterializeResult:
         store = lake.lake()
-        targets = partitions_in_run(context)
-        first, last, symbol = targets[0][1], targets[-1][1], targets[0][2]
-        # One read and one computation for the whole run (a backfill chunk), then one write per day.
-        days = [first + timedelta(days=n) for n in range(-days_back, (last - first).days + 1)]
-        bars = store.read_many([processed_ref("candles", d, symbol, timeframe) for d in days])
-        if bars.empty:
-            raise dg.Failure(f"{context.partition_key_range.start}: no candles_{timeframe} for {first}..{last}")
-        features = compute_technical_features(bars.sort_values("ts", ignore_index=True), timeframe)
-        history_from = bars["ts"].min()
+        computed = {}
+        # One read and one computation per product for the whole run (a backfill chunk), then one
+        # write per day.
+        for symbol, targets in by_symbol(partitions_in_run(context)).items():
+            first, last = targets[0][1], targets[-1][1]
+            # Before the product's listing there is nothing to miss.
+            since = max(first - timedelta(days=days_back), PRODUCT_START_DATES.get(symbol, HISTORY_START))
+            frames = {since + timedelta(days=n): store.read(processed_ref("candles", since + timedelta(days=n),
+                                                                          symbol, timeframe))
+                      for n in range((last - since).days + 1)}
+            absent = [d for d, f in frames.items() if f is None]
+            present = [f for f in frames.values() if f is not None and len(f)]
+            if not present:
+                raise dg.Failure(f"{context.partition_key_range.start}: no candles_{timeframe} of {symbol} "
+                                 f"for {since}..{last}")
+            bars = pd.concat(present, ignore_index=True)
+            features = technical_features_on_grid(bars, timeframe, day_bounds(since)[0], day_bounds(last)[1],
+                                                  min_coverage=config.min_bar_coverage)
+            computed[symbol] = (features, absent)
 
-        def build(key, day, _symbol):
-            if not store.exists(processed_ref("candles", day, symbol, timeframe)):
-                raise dg.Failure(f"{key}: candles_{timeframe} for {day} is missing")
-            meta = _write(context, store, "technical_features", day, symbol, _on_day(features, day), timeframe)
-            # False where the lake had less history than the lookback (start of history, a demo window).
-            full = history_from <= pd.Timestamp(day - timedelta(days=days_back), tz="UTC")
-            return {**meta, "lookback_complete": bool(full)}
+        def build(key, day, symbol):
+            features, absent = computed[symbol]
+            if day in absent:
+                raise dg.Failure(f"{key}: candles_{timeframe} of {symbol} for {day} is missing (blocked by its "
+                                 "quality check, or not built yet): that day's features cannot be computed")
+            rows = _on_day(features, day)
+            holes = [d for d in absent if d >= day - timedelta(days=days_back)]
+            meta = _write(context, store, "technical_features", day, symbol, rows, timeframe)
+            flagged = int(rows["lookback_gap"].sum())
+            if holes:
+                context.log.warning(f"{key}: the lookback lacks candles_{timeframe} for {day_ranges(holes)}; "
+                                    f"computed with the hole as a gap, {flagged} of {len(rows)} rows flagged lookback_gap")
+            # Complete: no day of the lookback (since the product's listing) is missing.
+            return {**meta, "lookback_complete": not holes, "lookback_missing_days": day_ranges(holes) or "-",
+                    "rows_lookback_gap": flagged, "partial_bars": int(rows["partial_bar"].sum()),
+                    "min_bar_coverage": config.min_bar_coverage}
 
         return build_each_partition(context, build)
 

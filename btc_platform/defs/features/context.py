@@ -11,7 +11,7 @@ import dagster as dg
 import pandas as pd
 
 from btc_platform.defs.automation import AUTOMATION
-from btc_platform.defs.features.assets import _on_day, _write, processed_ref
+from btc_platform.defs.features.assets import _on_day, _write, by_symbol, processed_ref
 from btc_platform.defs.partitions import (
     BACKFILL_POLICY,
     HISTORY_START,
@@ -72,11 +72,23 @@ def _missing_reason(status, endpoint: str) -> str | None:
 )
 def context_features_1h(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     store, status = lake.lake(), lake.vendor_status()
-    targets = partitions_in_run(context)
-    first, last, symbol = targets[0][1], targets[-1][1], targets[0][2]
+    # A run may hold several products' days: each product gets its own bars and CoinAPI data.
+    computed = {symbol: _context_of(context, store, status, symbol, targets[0][1], targets[-1][1])
+                for symbol, targets in by_symbol(partitions_in_run(context)).items()}
+
+    def build(key, day, symbol):
+        features, inputs = computed[symbol]
+        meta = _write(context, store, "context_features", day, symbol, _on_day(features, day))
+        return {**meta, "input_rows": dg.MetadataValue.json({k: 0 if v is None else len(v) for k, v in inputs.items()})}
+
+    return build_each_partition(context, build)
+
+
+def _context_of(context, store, status, symbol, first, last) -> tuple[pd.DataFrame, dict]:
+    """The context features of one product's hourly bars over first..last, and the inputs read."""
     bars = store.read_many([processed_ref("candles", d, symbol) for d in _days(first, last)])
     if bars.empty:
-        raise dg.Failure(f"{context.partition_key_range.start}: no candles_1h for {first}..{last}")
+        raise dg.Failure(f"{context.partition_key_range.start}: no candles_1h of {symbol} for {first}..{last}")
     bars = bars.sort_values("ts", ignore_index=True)[["ts", "symbol", "close"]]
 
     fred, av = _read_daily(store, "fred_vintages", first, last), _read_daily(store, "alphavantage_daily", first, last)
@@ -102,10 +114,5 @@ def context_features_1h(context: dg.AssetExecutionContext, lake: LakeResource) -
     inputs = {"fred_vintages": fred, "alphavantage_daily": av, "cryptoquant_onchain": onchain,
               "fear_greed_index": fear_greed, "coinapi_funding_rates": funding, "coinapi_perp_ohlcv": perp,
               "coinapi_spot_ohlcv": spot}
-    context.log.info("inputs: " + ", ".join(f"{k}={0 if v is None else len(v)} rows" for k, v in inputs.items()))
-
-    def build(key, day, _symbol):
-        meta = _write(context, store, "context_features", day, symbol, _on_day(features, day))
-        return {**meta, "input_rows": dg.MetadataValue.json({k: 0 if v is None else len(v) for k, v in inputs.items()})}
-
-    return build_each_partition(context, build)
+    context.log.info(f"{symbol} inputs: " + ", ".join(f"{k}={0 if v is None else len(v)} rows" for k, v in inputs.items()))
+    return features, inputs
