@@ -19,6 +19,9 @@
   reported in `x-ratelimit-limit/-remaining/-used/-request-cost` on every data answer; a request
   with `limit` costs one credit per 100 items returned (at least one). Spent quota -> 429 with the
   headers. `x-ratelimit-reset` (older docs; ISO 8601) is only sent when `send_reset=True`.
+- `short_pages(count)`: the next `count` OHLCV answers with more than one item lose their newest half
+  (a dropped page tail) with status 200. Coinbase's `set_holes` does not reach this twin: CoinAPI
+  still reports the minutes Coinbase lost. `COINBASE_SPOT_THIN_USD` is the low-liquidity product.
 - Entitlements (`SandboxServer.deny`): no_access -> 403; not_entitled -> 404 on the metrics API
   (what a plan without metrics answers) and 403 elsewhere. Those bodies' wording is the sandbox's.
 """
@@ -54,6 +57,7 @@ LISTINGS = {
     "COINBASE_SPOT_BTC_USD": "2018-11-10",
     "COINBASE_SPOT_ETH_USD": "2018-11-10",
     "COINBASE_SPOT_SOL_USD": "2021-06-01",
+    "COINBASE_SPOT_THIN_USD": "2018-11-10",
     "BINANCEFTS_PERP_BTC_USDT": "2019-09-09",
     "BINANCEFTS_PERP_ETH_USDT": "2019-11-27",
     "BINANCEFTS_PERP_SOL_USDT": "2021-06-01",
@@ -138,6 +142,19 @@ class CoinAPI:
         self.seed = getattr(generated, "seed", 7)
         self._quota_lock = threading.Lock()
         self.set_quota(quota, quota_window_s, send_reset=send_reset)
+        self._short_left = 0
+
+    def short_pages(self, count: int) -> None:
+        """The next `count` OHLCV answers with more than one item lose their newest half."""
+        with self._quota_lock:
+            self._short_left = int(count)
+
+    def _take_short(self) -> bool:
+        with self._quota_lock:
+            if self._short_left <= 0:
+                return False
+            self._short_left -= 1
+            return True
 
     # -- the core's interface -------------------------------------------------------------------
     @staticmethod
@@ -281,7 +298,10 @@ class CoinAPI:
             lo = chunk_hi
         if not rows:
             return 550, {"error": NO_DATA}
-        return 200, rows[:limit]
+        rows = rows[:limit]
+        if len(rows) > 1 and self._take_short():
+            rows = rows[: len(rows) // 2]  # oldest first: the newest half is the dropped tail
+        return 200, rows
 
     def _bars(self, kind, base, quote, lo, hi, g) -> list[dict]:
         a = self._minutes(kind, base, quote, lo, hi)

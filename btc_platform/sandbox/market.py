@@ -84,6 +84,8 @@ class AssetParams:
     drift: float  # annual log drift of the trend the daily path reverts to
     no_trade: float  # share of minutes without trades
     volume_median: float  # median base volume per minute
+    # Daily swing of the no-trade share (0: the same all day): thin markets empty out in quiet hours.
+    no_trade_swing: float = 0.0
 
 
 ASSETS: dict[str, AssetParams] = {
@@ -91,6 +93,9 @@ ASSETS: dict[str, AssetParams] = {
     "BTC": AssetParams("2018-11-10", 6400.0, 0.60, 0.35, 0.005, 6.0),
     "ETH": AssetParams("2018-11-10", 210.0, 0.75, 0.35, 0.01, 60.0),
     "SOL": AssetParams("2021-06-01", 35.0, 1.00, 0.20, 0.02, 400.0),
+    # A low-liquidity product (sandbox only): no trades in ~30% of minutes, from ~6% at the busiest
+    # hour (16:00 UTC) to ~54% at the quietest (04:00 UTC). Genuine no-trade minutes for the tests.
+    "THIN": AssetParams("2018-11-10", 2.0, 0.90, 0.0, 0.30, 800.0, no_trade_swing=0.8),
 }
 
 
@@ -197,7 +202,10 @@ class GeneratedMarket(_Market):
 
         points = px(path)
         volume = p.volume_median * np.exp(0.8 * z_vol) * (0.5 + 0.5 * np.abs(step) / s)
-        keep = u_trade >= p.no_trade
+        share = p.no_trade
+        if p.no_trade_swing:
+            share = p.no_trade * (1 + p.no_trade_swing * np.cos(2 * np.pi * (np.arange(n) / n - 4 / 24)))
+        keep = u_trade >= share
         arrs = {
             "t": (day_index * DAY + 60 * np.arange(n, dtype=np.int64)),
             "open": points[:-1],

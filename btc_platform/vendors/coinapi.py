@@ -12,8 +12,12 @@ Endpoints (https://rest.coinapi.io, auth header `X-CoinAPI-Key`):
   `{time, value}` form, which is accepted too). The funding rate of a period is its `last` value,
   so it is only known at the period's end (`ts + period`): features must shift it.
 
-Paging: a request covers [cursor, end) with `limit`; a page holding `limit` rows (or more, when a
-vendor repeats rows) continues from its last `time_period_start` + one period.
+Paging follows the time cursor, not the page length: a request covers [cursor, end) with `limit`,
+and the next one starts at the page's last `time_period_start` + one period, until the cursor
+reaches `end` or the vendor has nothing more (550 or an empty page). A short page (fewer rows than
+the periods begun in its window, and than `limit`) may be a dropped page tail with status 200: it is
+asked for again once, and the rows of both answers are kept (a vendor drops rows, it does not invent
+them; two different rows for one period still fail).
 
 Statuses (CoinAPI docs): 400 bad request, 401 key wrong or missing (no_access), 403 the key lacks
 privileges (no_access; on the metrics endpoint: not_entitled), 404 on the metrics endpoint when
@@ -408,21 +412,35 @@ def _paged(
     pages: list[pd.DataFrame] = []
     requested = 0
     no_data: list[str] = []
-    cursor = start
-    while cursor < end:
+
+    def ask(cursor: datetime):
+        nonlocal requested
         params = {**base_params, "time_start": format_time(cursor), "time_end": format_time(end), "limit": page_limit}
         requested += 1
         try:
-            payload = http.get_json(path, params, endpoint=endpoint, partition=partition)
+            return parse(http.get_json(path, params, endpoint=endpoint, partition=partition), window=(cursor, end))
         except NoDataError as e:
             no_data.append(f"HTTP 550 from {format_time(cursor)}: {e.detail}")
+            return None
+
+    cursor = start
+    while cursor < end:
+        page = ask(cursor)
+        if page is None or page.empty:
             break  # nothing (more) from the cursor on
-        page = parse(payload, window=(cursor, end))
+        if len(page) < min(page_limit, _periods_begun(cursor, end, period_s)):
+            again = ask(cursor)
+            if again is not None and not again.empty:
+                page = pd.concat([page, again], ignore_index=True)
         pages.append(page)
-        if len(payload) < page_limit or page.empty:
-            break
-        cursor = page["ts"].max().to_pydatetime() + timedelta(seconds=period_s)
+        cursor = max(cursor, page["ts"].max().to_pydatetime() + timedelta(seconds=period_s))
     return pages, requested, no_data
+
+
+def _periods_begun(cursor: datetime, end: datetime, period_s: int) -> int:
+    """Periods from `cursor` to `end` that have begun by now (later ones cannot have rows yet)."""
+    last = min(end, datetime.now(timezone.utc))
+    return max(0, -(-int((last - cursor).total_seconds()) // period_s))
 
 
 def _symbol_for(symbol_id: str, symbol: str | None) -> str:

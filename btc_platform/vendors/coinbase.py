@@ -3,6 +3,12 @@
 Rows come back as `[time, low, high, open, close, volume]`, newest first, at most 300 per request;
 minutes without trades are absent. We page through a window in requests of at most 300 bars and
 validate every page before anything is kept.
+
+A short page (fewer candles than its window holds) is either quiet minutes or a dropped page tail,
+which comes back with status 200 and no error. It is asked for again before it is accepted: two
+consistent answers (the second adds no candle) mean real no-trade minutes; an answer that adds candles
+is merged (a vendor drops rows, it does not invent them: two different candles for one time still
+fail) and the page is asked again, at most `SHORT_PAGE_ASKS` times in all.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ PRODUCT_START_DATES = {
     "ETH-USD": date(2018, 11, 10),
     "SOL-USD": date(2021, 6, 1),
 }
+
+SHORT_PAGE_ASKS = 3  # requests per page at most while answers keep adding candles
 
 CANDLE_COLUMNS = ["ts", "symbol", "open", "high", "low", "close", "volume", "source", "ingested_at"]
 _PAYLOAD_FIELDS = ["time", "low", "high", "open", "close", "volume"]
@@ -98,6 +106,15 @@ class CandleFetch:
     frame: pd.DataFrame
     pages: int
     requests: int
+    short_pages: int = 0  # pages asked again because they held fewer candles than their window
+    short_pages_recovered: int = 0  # of them, pages whose later answer held candles the first lacked
+
+
+def window_bars(window: tuple[datetime, datetime], granularity: int, now: datetime | None = None) -> int:
+    """Bars a window (inclusive end) can hold: none that begin after `now` (they do not exist yet)."""
+    last = min(window[1].timestamp(), (now or datetime.now(timezone.utc)).timestamp())
+    first = window[0].timestamp()
+    return 0 if last < first else int((last - first) // granularity) + 1
 
 
 def fetch_candles(
@@ -113,24 +130,41 @@ def fetch_candles(
     """All candles of [start, end) as the canonical frame, oldest first, one row per bar."""
     pages = []
     requests_before = http.requests_sent
-    for window in request_windows(start, end, granularity):
+    short = recovered = 0
+
+    def ask(window):
         payload = http.get_json(
             f"/products/{product_id}/candles",
             {"granularity": granularity, "start": window[0].isoformat(), "end": window[1].isoformat()},
             endpoint=ENDPOINT,
             partition=partition,
         )
-        pages.append(parse_candles(payload, granularity=granularity, window=window, partition=partition))
+        return parse_candles(payload, granularity=granularity, window=window, partition=partition)
+
+    for window in request_windows(start, end, granularity):
+        page = ask(window)
+        if len(page) < window_bars(window, granularity):
+            short, added = short + 1, False
+            for _ in range(SHORT_PAGE_ASKS - 1):
+                again = ask(window)
+                if np.isin(again[:, 0], page[:, 0]).all():
+                    break  # consistent: the absent minutes had no trades
+                added, page = True, np.concatenate([page, again])
+            recovered += added
+        pages.append(page)
     rows = np.concatenate(pages) if pages else np.empty((0, 6))
     frame = _to_frame(rows, product_id, partition, ingested_at or datetime.now(timezone.utc))
     log.info(
-        "coinbase %s %s: %d pages, %d candles",
+        "coinbase %s %s: %d pages (%d short, asked again; %d of them recovered candles), %d candles",
         product_id,
         partition or f"{start:%F}..{end:%F}",
         len(pages),
+        short,
+        recovered,
         len(frame),
     )
-    return CandleFetch(frame=frame, pages=len(pages), requests=http.requests_sent - requests_before)
+    return CandleFetch(frame=frame, pages=len(pages), requests=http.requests_sent - requests_before,
+                       short_pages=short, short_pages_recovered=recovered)
 
 
 def _to_frame(rows: np.ndarray, product_id: str, partition: str | None, ingested_at: datetime) -> pd.DataFrame:

