@@ -168,7 +168,7 @@ def _kept(store: Lake, loaded: dict) -> tuple[dict[str, pd.DataFrame | None], di
     partitions_def=daily,
     backfill_policy=BACKFILL_POLICY,
     output_required=False,
-    pool="alphavantage",  # one run at a time spends the shared daily budget (set the pool's limit to 1)
+    pool="vendor_alphavantage",  # one step at a time spends the shared daily budget and per-minute pace
     kinds={"python", "parquet"},
     description="Alpha Vantage daily series (`GET /query`: TIME_SERIES_DAILY SPY and QQQ, FX_DAILY EUR/USD "
     "and USD/JPY, DIGITAL_CURRENCY_DAILY BTC in USD, TREASURY_YIELD 10y and 2y, WTI, BRENT), one long "

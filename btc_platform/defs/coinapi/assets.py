@@ -62,6 +62,7 @@ def _fetch(context, coinapi_api, store, endpoint: str, fetch):
 
 @dg.asset(
     group_name="ingest",
+    pool="vendor_coinapi",  # one step at a time calls coinapi: the client paces at its whole limit
     partitions_def=daily_by_symbol,
     backfill_policy=BACKFILL_POLICY,
     deps=["candles_1h"],  # the fallback source
@@ -126,6 +127,7 @@ def _skippable(context, lake, coinapi_api, endpoint, dataset, fetch):
 
 @dg.asset(
     group_name="ingest",
+    pool="vendor_coinapi",  # one step at a time calls coinapi: the client paces at its whole limit
     partitions_def=daily_by_symbol,
     backfill_policy=BACKFILL_POLICY,
     output_required=False,
@@ -140,6 +142,7 @@ def coinapi_perp_ohlcv_1h(context: dg.AssetExecutionContext, lake: LakeResource,
 
 @dg.asset(
     group_name="ingest",
+    pool="vendor_coinapi",  # one step at a time calls coinapi: the client paces at its whole limit
     partitions_def=daily_by_symbol,
     backfill_policy=BACKFILL_POLICY,
     output_required=False,

@@ -18,6 +18,7 @@ def candles_ref(day, symbol) -> PartitionRef:
 
 @dg.asset(
     group_name="ingest",
+    pool="vendor_coinbase",  # one step at a time calls coinbase: the client paces at its whole limit
     partitions_def=daily_by_symbol,
     backfill_policy=BACKFILL_POLICY,
     kinds={"python", "parquet"},

@@ -25,6 +25,7 @@ def onchain_ref(day) -> PartitionRef:
 
 @dg.asset(
     group_name="ingest",
+    pool="vendor_cryptoquant",  # one step at a time calls cryptoquant: the client paces at its whole limit
     partitions_def=daily,
     backfill_policy=BACKFILL_POLICY,
     output_required=False,

@@ -34,6 +34,7 @@ def value_on(frame: pd.DataFrame, day: date) -> pd.DataFrame:
 
 @dg.asset(
     group_name="ingest",
+    pool="vendor_feargreed",  # one step at a time calls feargreed: the client paces at its whole limit
     partitions_def=daily,
     backfill_policy=BACKFILL_POLICY,
     output_required=False,

@@ -102,6 +102,7 @@ def endpoint_of(error: VendorError) -> str:
 
 @dg.asset(
     group_name="ingest",
+    pool="vendor_fred",  # one step at a time calls fred: the client paces at its whole limit
     partitions_def=daily,
     backfill_policy=BACKFILL_POLICY,
     output_required=False,
