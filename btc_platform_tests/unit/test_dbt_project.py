@@ -20,6 +20,7 @@ DBT = Path(sys.executable).parent / "dbt"
 SYMBOLS = ("BTC-USD", "ETH-USD")
 N_BARS = 264  # 11 days; sma_200 is known from bar 200 on, the 24h target until 24 bars from the end
 FEATURES = ["rsi_14", "macd", "sma_20", "sma_50", "sma_200", "volatility_30"]
+PARTIAL_BAR = 230  # a bar built from 22 of its 60 minutes
 
 
 def hourly_frames(symbol: str, seed: int) -> dict[str, pd.DataFrame]:
@@ -29,12 +30,15 @@ def hourly_frames(symbol: str, seed: int) -> dict[str, pd.DataFrame]:
     close = pd.Series(100 * np.exp(np.cumsum(rng.normal(0, 0.01, N_BARS))))
     candles = pd.DataFrame({"ts": ts, "symbol": symbol, "open": close.shift(1).fillna(close), "high": close * 1.01,
                             "low": close * 0.99, "close": close, "volume": 1.0, "n_source_bars": 60,
-                            "is_filled": False, "source": "coinbase"})
+                            "bar_coverage": 1.0, "is_filled": False, "source": "coinbase"})
+    candles.loc[PARTIAL_BAR, ["n_source_bars", "bar_coverage"]] = [22, 22 / 60]
     features = pd.DataFrame({"ts": ts, "symbol": symbol, "close": close})
     for name in FEATURES:
         features[name] = rng.normal(size=N_BARS)
     features["rsi_14"] = rng.uniform(0, 100, N_BARS)
     features["sma_200"] = close.rolling(200).mean()
+    features["partial_bar"] = candles["bar_coverage"] < 0.9
+    features["lookback_gap"] = False
     targets = compute_targets(candles, bar=pd.Timedelta("1h"), horizons=SHORT_HORIZONS, label_horizon="24h",
                               range_horizons=("24h",))
     targets.loc[[210, 215], "target_return_1h"] = np.nan  # gaps inside the usable range too
@@ -54,7 +58,7 @@ def load_warehouse(db: Path) -> pd.DataFrame:
         for table, frame in frames.items():
             for day, rows in frame.groupby(frame["ts"].dt.date):
                 replace_partition(db, f"processed.{table}", rows, partition={"partition_date": day, "symbol": symbol})
-        minutes = frames["candles_1h"].iloc[:3].drop(columns=["n_source_bars", "is_filled"])
+        minutes = frames["candles_1h"].iloc[:3].drop(columns=["n_source_bars", "bar_coverage", "is_filled"])
         minutes["ingested_at"] = pd.Timestamp("2024-02-01", tz="UTC")
         day = minutes["ts"].dt.date.iloc[0]
         replace_partition(db, "raw.coinbase_candles_1m", minutes, partition={"partition_date": day, "symbol": symbol})
@@ -104,6 +108,12 @@ def test_dbt_build_makes_training_tables(warehouse, tmp_path):
     assert training[["sma_200", "target_return_1h", "target_return_24h"]].notna().all().all()
     assert (training["decision_at"] - training["ts"] == pd.Timedelta("1h")).all()
     assert set(training["asset_symbol"]) == {"BTC", "ETH"}
+    # The bar's minute coverage and the features' flags come through to the training rows.
+    partial = training["ts"] == hourly_frames("BTC-USD", 0)["candles_1h"]["ts"].iloc[PARTIAL_BAR]
+    assert training.loc[partial, "bar_coverage"].tolist() == [22 / 60] * 2
+    assert training.loc[partial, "n_source_bars"].tolist() == [22] * 2 and training.loc[partial, "partial_bar"].all()
+    assert (training.loc[~partial, "bar_coverage"] == 1.0).all() and not training.loc[~partial, "partial_bar"].any()
+    assert "lookback_gap" in columns
     # No 90-day targets were ever loaded: the columns are there, null until day D+90 lands.
     assert training["target_return_90d"].isna().all()
     reloaded = training[(training["symbol"] == "BTC-USD") & (training["ts"] == late["ts"].iloc[0])]

@@ -35,7 +35,7 @@ where false
 
 {% macro candle_columns() -%}
 {{ return({'open': 'float', 'high': 'float', 'low': 'float', 'close': 'float', 'volume': 'float',
-           'is_filled': 'bool', 'source': 'string'}) }}
+           'n_source_bars': 'int', 'bar_coverage': 'float', 'is_filled': 'bool', 'source': 'string'}) }}
 {%- endmacro %}
 
 {#- The 90-day targets, read in the marts directly rather than through a staging view: the table is

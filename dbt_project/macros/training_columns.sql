@@ -1,7 +1,8 @@
 {#-
-  The columns of a training table, shared by the 1h and 1d marts: keys and decision time, the bar,
-  its features (f), the multi-timeframe features (m, hourly table only), the context (x) and every
-  target (t, l). The marts differ in their bar and their joins, which stay in each model.
+  The columns of a training table, shared by the 1h and 1d marts: keys and decision time, the bar
+  with its minute coverage (c), its features (f, with their `partial_bar` and `lookback_gap` flags),
+  the multi-timeframe features (m, hourly table only), the context (x) and every target (t, l).
+  The marts differ in their bar and their joins, which stay in each model.
 -#}
 {% macro training_columns(bar_unit, with_multi_timeframe) -%}
     f.symbol,
@@ -13,6 +14,8 @@
     c.high,
     c.low,
     c.volume,
+    c.n_source_bars,
+    c.bar_coverage,
     c.is_filled,
     c.source,
     {{ star_except('f', ['symbol', 'ts', 'partition_date']) }},
