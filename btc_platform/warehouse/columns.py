@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable
 
 from btc_platform.features import FEATURE_COLUMNS, MACRO_COLUMNS, MARKET_STRUCTURE_COLUMNS, ONCHAIN_COLUMNS
+from btc_platform.features.grid import FLAG_COLUMNS
 from btc_platform.features.market_structure import REASON_COLUMNS
 from btc_platform.features.resample import OUTPUT_COLUMNS as CANDLE_1H_COLUMNS
 from btc_platform.vendors.coinbase import CANDLE_COLUMNS
@@ -28,6 +29,9 @@ NAMED = {
     "partition_date": "UTC day of the Dagster partition that loaded the row.",
     "n_source_bars": "Number of 1-minute bars aggregated (0 for a filled bar).",
     "is_filled": "True when the bar had no source bars and was forward-filled.",
+    "bar_coverage": "n_source_bars over the minutes in the bar; under 0.9 its volume features are null.",
+    "partial_bar": "True when the bar holds too few of its minutes; its volume features are null.",
+    "lookback_gap": "True when a bar of the row's lookback is missing; no window spans the hole.",
     "macd": "EMA(12) minus EMA(26) of close.",
     "macd_signal": "EMA(9) of macd.",
     "macd_histogram": "macd minus macd_signal.",
@@ -125,8 +129,8 @@ TABLE_COLUMNS: dict[str, list[str]] = {
     "raw.coinbase_candles_1m": [*CANDLE_COLUMNS, "partition_date"],
     "processed.candles_1h": [*CANDLE_1H_COLUMNS, "partition_date"],
     "processed.candles_1d": [*CANDLE_1H_COLUMNS, "partition_date"],
-    "processed.technical_features_1h": ["ts", "symbol", "close", *FEATURE_COLUMNS, "partition_date"],
-    "processed.technical_features_1d": ["ts", "symbol", "close", *FEATURE_COLUMNS, "partition_date"],
+    "processed.technical_features_1h": ["ts", "symbol", "close", *FEATURE_COLUMNS, *FLAG_COLUMNS, "partition_date"],
+    "processed.technical_features_1d": ["ts", "symbol", "close", *FEATURE_COLUMNS, *FLAG_COLUMNS, "partition_date"],
     "processed.forward_targets_90d_1h": ["ts", "symbol", "close", "target_entry_price", "target_return_90d",
                                          "target_return_pct_90d", "target_price_90d", "target_label_90d",
                                          "partition_date"],
