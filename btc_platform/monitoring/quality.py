@@ -15,8 +15,8 @@ Candles (`summarize_candles`), per dataset and partition:
 
 Missing or quiet: a gap is excused as no-trade only where evidence says the market was quiet.
 - A second vendor's bars of the same market (`reference`, e.g. CoinAPI's COINBASE_SPOT bars) decide
-  first: more reference volume than the present bars hold means trades were lost (missing); a reference
-  bar over the gap whose volume the present bars account for says the minutes were quiet.
+  first: more reference volume than the present bars hold means trades were lost (missing); reference
+  bars no longer than the gap whose volume the present bars account for say the minutes were quiet.
 - Without that, the product's **liquidity profile** decides (`LiquidityProfile`): its empty-minute
   rate p (share of minutes without trades, outages left out, Jeffreys estimate (empty + 1/2) / (minutes
   + 1)), measured on recent partitions of the same product where they are given (the absences under
@@ -26,7 +26,7 @@ Missing or quiet: a gap is excused as no-trade only where evidence says the mark
   N x p^k >= `QUIET_CHANCE` (0.1: such a run happens by chance at least once in ten windows); beyond
   that it is `missing` (reason `unlikely`). A product that trades in 99.5% of minutes (p = 0.005) may
   pause 1 minute in a day, not 2; one that trades in every minute of a week (p ~ 5e-5) not even 1; a
-  thin product (p = 0.3) up to 5. Genuinely quiet runs longer than that occur less than once in ten
+  thin product (p = 0.3) up to 7. Genuinely quiet runs longer than that occur less than once in ten
   days, which bounds the quiet minutes wrongly called missing.
 - A price jump across the gap or busy neighbours also mean missing (see `classify_gaps`).
 
@@ -287,8 +287,9 @@ def classify_gaps(
        Skipped at the partition's edges, where one side is outside the frame;
     5. `busy`: the median volume of up to `context_bars` present bars on each side exceeds
        `quiet_ratio` x the frame's median volume. Skipped without a volume column;
-    6. evidence of quiet: reference bars cover the whole gap and the present bars account for their
-       volume: `no_trade`, reason `reference_quiet`;
+    6. evidence of quiet: reference bars no longer than the gap cover it and the present bars account
+       for their volume: `no_trade`, reason `reference_quiet` (an hour's volume within `volume_tol`
+       cannot tell a thin minute from an empty one, so hourly bars only ever prove trades missing);
     7. `unlikely`: `window_bars` x p^bars < `quiet_chance`, p the empty-minute rate of `profile`
        (default: the profile of this frame, its short gaps counted as empty). `quiet_chance=None`
        turns this test off (the rule before profiles: any short calm gap was quiet).
@@ -327,6 +328,7 @@ def _classify(bars: _Bars, gaps: list[dict], *, step: int, max_no_trade_bars: in
     vmed = float(np.nanmedian(vol)) if has_volume else 0.0
 
     busy_windows = quiet_windows = np.empty((0, 2), dtype=np.int64)
+    rstep = 0
     if reference is not None and len(reference):
         if reference_interval is None:
             raise ValueError("reference needs reference_interval")
@@ -357,8 +359,9 @@ def _classify(bars: _Bars, gaps: list[dict], *, step: int, max_no_trade_bars: in
     # and ends after s.
     ref = (np.searchsorted(busy_windows[:, 0], e, side="left")
            > np.searchsorted(busy_windows[:, 1], s, side="right")) if len(busy_windows) else np.zeros(len(gaps), bool)
-    # Agreeing reference bars over both ends of the gap (windows are longer than a short gap).
-    ref_quiet = _covered(quiet_windows, s) & _covered(quiet_windows, e - 1)
+    # Agreeing reference bars over both ends of the gap vouch for quiet only when they are no longer
+    # than the gap: an hour's volume within tolerance cannot tell a thin minute from an empty one.
+    ref_quiet = _covered(quiet_windows, s) & _covered(quiet_windows, e - 1) & (rstep <= n * step)
     jump = np.zeros(len(gaps))
     both = before & after
     if both.any():

@@ -107,10 +107,15 @@ def test_an_independent_volume_source_reveals_trades_in_a_gap():
     # The same market's 1h volume counts trades in 02:10-02:12 that the 1m bars lack.
     s = summarize_candles(df, **DAY, reference=hourly, reference_interval="1h")
     assert kinds(s) == [("02:10", 2, "missing", "reference_volume")]
-    # Reference volume that the present bars account for: the minutes had no trades, which is
-    # evidence enough even where the profile alone would call the gap unlikely.
+    # Hourly reference volume that the present bars account for cannot vouch for two quiet minutes
+    # (a thin minute hides in its tolerance): the profile decides; minute bars that agree do vouch.
     agreeing = df.set_index("ts")["volume"].resample("1h").sum().reset_index()
+    assert kinds(summarize_candles(df, **DAY, reference=agreeing, reference_interval="1h", profile=THIN)) == [
+        ("02:10", 2, "no_trade", "quiet")]
     assert kinds(summarize_candles(df, **DAY, reference=agreeing, reference_interval="1h")) == [
+        ("02:10", 2, "missing", "unlikely")]
+    minutes = pd.concat([df[["ts", "volume"]], pd.DataFrame({"ts": full["ts"][130:132], "volume": 0.0})])
+    assert kinds(summarize_candles(df, **DAY, reference=minutes, reference_interval="1min")) == [
         ("02:10", 2, "no_trade", "reference_quiet")]
 
     gaps = [{"start": "2024-03-01T02:10:00+00:00", "end": "2024-03-01T02:12:00+00:00", "bars": 2}]
