@@ -263,11 +263,18 @@ class AlphaVantageHTTP(VendorHTTP):
         endpoint: str,
         partition: str | None = None,
         budget: RequestBudget | None = None,
+        parse=None,
     ) -> dict:
         """One logical request: retried on throttles and transient failures, each attempt paid from
-        the budget before it is sent; the body is returned only when it is data."""
+        the budget before it is sent; the body is returned only when it is data (`parse(body)` when
+        given, inside the loop, so a body that breaks the schema is fetched once more)."""
         throttles = [0]
-        return self.with_retries(lambda: self._query_once(params, endpoint, partition, budget, throttles))
+
+        def attempt():
+            payload = self._query_once(params, endpoint, partition, budget, throttles)
+            return payload if parse is None else parse(payload)
+
+        return self.with_retries(attempt)
 
     def _query_once(self, params, endpoint, partition, budget, throttles) -> dict:
         where = {"endpoint": endpoint, "partition": partition}
@@ -595,9 +602,10 @@ def fetch_series(
     _require_client(http, api_key, spec.function, partition)
     params = request_params(name, api_key, outputsize)
     before = http.requests_sent
-    payload = http.query(params, endpoint=spec.function, partition=partition, budget=budget)
-    frame = parse_payload(payload, function=spec.function, series=name, market=spec.params.get("market"),
-                          partition=partition, ingested_at=ingested_at)
+    frame = http.query(params, endpoint=spec.function, partition=partition, budget=budget,
+                       parse=lambda payload: parse_payload(payload, function=spec.function, series=name,
+                                                           market=spec.params.get("market"), partition=partition,
+                                                           ingested_at=ingested_at))
     first = frame["ts"].iloc[0] if len(frame) else None
     last = frame["ts"].iloc[-1] if len(frame) else None
     if start is not None:

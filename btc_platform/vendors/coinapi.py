@@ -418,7 +418,8 @@ def _paged(
         params = {**base_params, "time_start": format_time(cursor), "time_end": format_time(end), "limit": page_limit}
         requested += 1
         try:
-            return parse(http.get_json(path, params, endpoint=endpoint, partition=partition), window=(cursor, end))
+            return http.get_json(path, params, endpoint=endpoint, partition=partition,  # parsed inside the retry loop
+                                 parse=lambda payload: parse(payload, window=(cursor, end)))
         except NoDataError as e:
             no_data.append(f"HTTP 550 from {format_time(cursor)}: {e.detail}")
             return None

@@ -133,13 +133,14 @@ def fetch_candles(
     short = recovered = 0
 
     def ask(window):
-        payload = http.get_json(
+        # Parsed inside the retry loop: a page that breaks the schema is fetched once more.
+        return http.get_json(
             f"/products/{product_id}/candles",
             {"granularity": granularity, "start": window[0].isoformat(), "end": window[1].isoformat()},
             endpoint=ENDPOINT,
             partition=partition,
+            parse=lambda payload: parse_candles(payload, granularity=granularity, window=window, partition=partition),
         )
-        return parse_candles(payload, granularity=granularity, window=window, partition=partition)
 
     for window in request_windows(start, end, granularity):
         page = ask(window)

@@ -318,15 +318,15 @@ def fetch_metric(
         raise ValueError(f"{metric} ({m.path}) is published for window {m.windows}, not {window!r}")
     rows: list[tuple[datetime, float]] = []
     for first, last, n in request_windows(start, end, window, max_rows):
-        payload = http.get_json(
+        rows.extend(http.get_json(
             m.path,
             {**m.params, "window": window, "from": format_time(first, window),
              "to": format_time(last, window), "limit": n},
             endpoint=m.endpoint(window),
             partition=partition,
-        )
-        rows.extend(parse_page(payload, metric=metric, window=window, bounds=(first, last),
-                               partition=partition))
+            parse=lambda payload: parse_page(payload, metric=metric, window=window, bounds=(first, last),
+                                             partition=partition),  # inside the retry loop
+        ))
     frame = _to_frame(rows, metric, window, partition, ingested_at or datetime.now(timezone.utc))
     log.info("cryptoquant %s window=%s %s: %d rows", metric, window,
              partition or f"{_utc(start):%F}..{_utc(end):%F}", len(frame))

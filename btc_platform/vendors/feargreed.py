@@ -198,9 +198,8 @@ def fetch_history(
     start_ts, end_ts = _utc(start), _utc(end)
     today = _utc(now or datetime.now(timezone.utc)).floor("D")
     limit = max(1, (today - start_ts.floor("D")).days + 2)
-    payload = http.get_json(ENDPOINT, {"limit": limit, "format": "json"}, endpoint=ENDPOINT,
-                            partition=partition)
-    frame = parse_payload(payload, partition=partition, ingested_at=ingested_at)
+    frame = http.get_json(ENDPOINT, {"limit": limit, "format": "json"}, endpoint=ENDPOINT, partition=partition,
+                          parse=lambda payload: parse_payload(payload, partition=partition, ingested_at=ingested_at))
     frame = frame[(frame["ts"] >= start_ts) & (frame["ts"] < end_ts)].reset_index(drop=True)
     log.info("feargreed %s: %d days", partition or f"{start_ts:%F}..{end_ts:%F}", len(frame))
     return frame

@@ -97,7 +97,7 @@ def make_http(base_url: str, api_key: str | None, **overrides) -> VendorHTTP:
 
 
 def _get(http: VendorHTTP, endpoint: str, params: dict[str, Any], *, api_key: str | None,
-         partition: str | None) -> Any:
+         partition: str | None, parse=None) -> Any:
     path = ENDPOINTS.get(endpoint, endpoint)
     if api_key and api_key not in http.secrets:
         http.secrets = tuple(http.secrets) + (api_key,)
@@ -105,7 +105,7 @@ def _get(http: VendorHTTP, endpoint: str, params: dict[str, Any], *, api_key: st
     if api_key:
         query["api_key"] = api_key
     try:
-        return http.get_json(path, query, endpoint=path, partition=partition)
+        return http.get_json(path, query, endpoint=path, partition=partition, parse=parse)
     except BadRequestError as e:
         # FRED says "key missing / not registered / malformed" with a 400 that names api_key.
         if e.http_status == 400 and "api_key" in e.detail.lower():
@@ -316,12 +316,14 @@ def _pages(http, series_id, params, *, api_key, partition, page_limit, ingested_
     frames, offset, pages = [], 0, 0
     path = ENDPOINTS["observations"]
     while True:
-        payload = _get(http, "observations", {**params, "series_id": series_id, "limit": page_limit,
-                                              "offset": offset}, api_key=api_key, partition=partition)
+        frame, count = _get(  # parsed inside the retry loop: a schema break is fetched once more
+            http, "observations", {**params, "series_id": series_id, "limit": page_limit, "offset": offset},
+            api_key=api_key, partition=partition,
+            parse=lambda payload: (parse_observations(payload, series_id=series_id, endpoint=path,
+                                                      partition=partition, ingested_at=ingested_at),
+                                   _envelope_int(payload, "count", path, partition)))
         pages += 1
-        frames.append(parse_observations(payload, series_id=series_id, endpoint=path, partition=partition,
-                                         ingested_at=ingested_at))
-        count = _envelope_int(payload, "count", path, partition)
+        frames.append(frame)
         offset += page_limit
         if offset >= count:
             return frames, pages
@@ -370,10 +372,11 @@ def fetch_vintage_dates(http: VendorHTTP, series_id: str, *, api_key: str | None
     offset = 0
     path = ENDPOINTS["vintagedates"]
     while True:
-        payload = _get(http, "vintagedates", {"series_id": series_id, "limit": page_limit, "offset": offset,
-                                              "sort_order": "asc"}, api_key=api_key, partition=partition)
-        dates.extend(_vintage_dates_of(payload, endpoint=path, partition=partition))
-        count = _envelope_int(payload, "count", path, partition)
+        page, count = _get(http, "vintagedates", {"series_id": series_id, "limit": page_limit, "offset": offset,
+                                                  "sort_order": "asc"}, api_key=api_key, partition=partition,
+                           parse=lambda payload: (_vintage_dates_of(payload, endpoint=path, partition=partition),
+                                                  _envelope_int(payload, "count", path, partition)))
+        dates.extend(page)
         offset += page_limit
         if offset >= count:
             return sorted(set(dates))

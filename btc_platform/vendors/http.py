@@ -184,7 +184,7 @@ def _html_page(body: bytes, content_type: str) -> str | None:
     if "html" not in content_type.lower() and not _HTML_START.match(body[:200]):
         return None
     title = _HTML_TITLE.search(body[:4096])
-    return f"an HTML page instead of JSON ({title.group(1).decode('utf-8', 'replace').strip() if title else 'no title'})"
+    return f"an HTML page ({title.group(1).decode('utf-8', 'replace').strip() if title else 'no title'})"
 
 
 class _DeadlineExceeded(Exception):
@@ -361,8 +361,8 @@ class VendorHTTP:
         status = response.status_code
         if status == 200:
             html = _html_page(body, response.headers.get("Content-Type", ""))
-            if html:
-                raise self._error(CorruptBodyError, html, http_status=status, **where)
+            if html:  # a proxy's or gateway's error page
+                raise self._error(CorruptBodyError, f"body is not valid JSON but {html}", http_status=status, **where)
             try:
                 return json.loads(body)
             except ValueError as e:

@@ -76,8 +76,9 @@ def test_duplicate_and_shuffled_rows_collapse_to_the_clean_answer(clean_sandbox)
 
 
 def test_a_wrong_shaped_page_fails_the_whole_fetch(clean_sandbox):
-    """One bad page (the second) fails the day: no partial day is returned."""
-    clean_sandbox.set_faults([FaultRule("wrong_shape", vendor="coinbase", skip=1, count=1)])
+    """One bad page (the second, wrong again when fetched once more) fails the day: no partial day is
+    returned. A page wrong only once is fetched again and kept (test_retry_policy.py)."""
+    clean_sandbox.set_faults([FaultRule("wrong_shape", vendor="coinbase", skip=1, count=2)])
     with pytest.raises(MalformedPayloadError, match="candle rows must be"):
         fetch(clean_sandbox)
 

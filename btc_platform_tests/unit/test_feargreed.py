@@ -135,7 +135,7 @@ def test_transient_faults_give_the_same_frame(clean_sandbox):
 
 
 def test_a_truncated_answer_fails_naming_the_partition(clean_sandbox):
-    clean_sandbox.set_faults([FaultRule("truncated", vendor="feargreed", count=1)])
+    clean_sandbox.set_faults([FaultRule("truncated", vendor="feargreed")])  # truncated every time
     with http_for(clean_sandbox.vendor_url("feargreed")) as http:
         with pytest.raises(MalformedPayloadError, match="not valid JSON") as err:
             fg.fetch_history(http, date(2024, 1, 2), date(2024, 1, 3), PARTITION)

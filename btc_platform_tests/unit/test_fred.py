@@ -457,7 +457,7 @@ def test_broken_bodies_fail_naming_vendor_endpoint_partition(sandbox, kind, why)
 
 
 def test_one_broken_vintage_window_fails_the_whole_fetch(sandbox):
-    sandbox.set_faults([FaultRule("truncated", vendor="fred", path_regex="observations", skip=1, count=1)])
+    sandbox.set_faults([FaultRule("truncated", vendor="fred", path_regex="observations", skip=1)])
     with http_for(sandbox) as http, pytest.raises(MalformedPayloadError) as err:
         fred.fetch_vintages(http, "M2SL", api_key=KEY, partition="vintages|M2SL")
     assert err.value.endpoint == OBS_PATH and err.value.partition == "vintages|M2SL"
@@ -504,7 +504,8 @@ def test_the_key_never_appears_in_errors_or_logs(sandbox, caplog):
     sandbox.set_faults([FaultRule("429", vendor="fred", count=1), FaultRule("500", vendor="fred", count=1)])
     with http_for(sandbox) as http:
         fred.fetch_vintages(http, "GDP", realtime_start="2020-01-01", api_key=KEY)
-        sandbox.set_faults([FaultRule("truncated", vendor="fred", count=1),
+        # A schema break (final when it repeats: two requests), then 503s until the budget runs out.
+        sandbox.set_faults([FaultRule("wrong_shape", vendor="fred", count=2),
                             FaultRule("503", vendor="fred")])
         for _ in range(2):
             try:

@@ -49,7 +49,7 @@ def test_unreadable_bodies_are_retried_to_the_same_answer(clean_sandbox, kind):
 
 @pytest.mark.parametrize("kind, says", [
     ("truncated", "body is not valid JSON"),
-    ("html_200", "HTML page instead of JSON (502 Bad Gateway)"),
+    ("html_200", "body is not valid JSON but an HTML page (502 Bad Gateway)"),
     ("gzip_corrupt", "body could not be decoded"),
 ])
 def test_an_unreadable_body_that_persists_fails_in_the_taxonomy(clean_sandbox, kind, says):
