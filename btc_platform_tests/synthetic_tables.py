@@ -27,6 +27,8 @@ def training_table(days: int = 30, symbols=("BTC-USD", "ETH-USD"), seed: int = 0
             "symbol": symbol, "ts": ts, "decision_at": ts + step, "asset_symbol": symbol.split("-")[0],
             "asset_class": "crypto", "open": np.r_[close[0], close[:-1]], "high": high, "low": low,
             "close": close, "volume": rng.uniform(10, 100, n),
+            # Every minute of every bar arrived (the marts carry each bar's coverage).
+            "n_source_bars": int(step / pd.Timedelta("1min")), "bar_coverage": 1.0,
         })
         f["rsi_14"] = (50 + 15 * rng.standard_normal(n)).clip(1, 99)
         f["macd"] = s.ewm(span=12).mean() - s.ewm(span=26).mean()

@@ -9,10 +9,14 @@ from pathlib import Path
 import pandas as pd
 
 from btc_platform.datasets.columns import is_target, to_utc
+from btc_platform.features.grid import MIN_BAR_COVERAGE
 
 MIN_COMPLETENESS = 0.95
 MAX_GAP = pd.Timedelta(days=7)
 MIN_CLASS_SHARE = 0.05
+# Rows built on bars that lack part of their minutes: their volume features are null. A dataset with
+# more than this share of them is refused.
+MAX_PARTIAL_BAR_SHARE = 0.05
 
 
 def completeness(frame: pd.DataFrame, required: Iterable[str], threshold: float = MIN_COMPLETENESS) -> dict:
@@ -25,6 +29,36 @@ def completeness(frame: pd.DataFrame, required: Iterable[str], threshold: float 
     all_set = float(frame[required].notna().all(axis=1).mean())
     return {"passed": all_set > threshold, "complete_rows": round(all_set, 6), "threshold": threshold,
             "per_field": per_field}
+
+
+def partial_bars(frame: pd.DataFrame, max_share: float = MAX_PARTIAL_BAR_SHARE,
+                 min_coverage: float = MIN_BAR_COVERAGE) -> dict:
+    """Rows built on partial bars (fewer of their minutes than `min_coverage`: `partial_bar`, else
+    `bar_coverage` under it), reported by symbol and day; fails above `max_share` of the rows, or
+    when the table does not say how its bars are covered. Rows with a gap in their lookback are
+    reported too (not limited: a table starting inside a product's history has them by design)."""
+    if "bar_coverage" not in frame.columns and "partial_bar" not in frame.columns:
+        return {"passed": False, "rows": int(len(frame)),
+                "message": "the table has no bar_coverage column: rows built on partial bars cannot be told"}
+    coverage = pd.to_numeric(frame.get("bar_coverage"), errors="coerce") if "bar_coverage" in frame else None
+    if "partial_bar" in frame.columns:
+        partial = frame["partial_bar"].fillna(False).astype(bool)
+    else:
+        partial = coverage < min_coverage
+    share = float(partial.mean()) if len(frame) else 0.0
+    days = to_utc(frame.loc[partial, "ts"]).dt.strftime("%Y-%m-%d")
+    by_day = frame.loc[partial, "symbol"].astype(str).str.cat(days, sep=" ").value_counts().sort_index()
+    listed = ", ".join(f"{k} ({v} rows)" for k, v in list(by_day.items())[:10]) + (" ..." if len(by_day) > 10 else "")
+    passed = share <= max_share
+    out = {"passed": passed, "rows": int(len(frame)), "partial_rows": int(partial.sum()), "share": round(share, 6),
+           "max_share": max_share, "partial_by_day": {k: int(v) for k, v in by_day.items()},
+           "unknown_coverage_rows": int(coverage.isna().sum()) if coverage is not None else int(len(frame)),
+           "lookback_gap_rows": int(frame["lookback_gap"].fillna(False).astype(bool).sum())
+           if "lookback_gap" in frame else None}
+    if not passed:
+        out["message"] = (f"{int(partial.sum())} of {len(frame)} rows ({share:.1%}) are built on partial bars "
+                          f"(under {min_coverage:.0%} of their minutes), above the limit of {max_share:.1%}: {listed}")
+    return out
 
 
 def targets_present(parts: dict[str, pd.DataFrame], target: str) -> dict:

@@ -15,6 +15,9 @@ import pandas as pd
 # Identify a row or say where it came from: never features.
 KEY_COLUMNS = ("symbol", "ts", "decision_at", "asset_symbol", "asset_class", "partition_date",
                "source", "ingested_at", "is_filled")
+# How well the row's bar is covered (minutes present, the flags of its features): carried with every
+# row so users can filter, never features (a model must not learn from the data's gaps).
+QUALITY_COLUMNS = ("n_source_bars", "bar_coverage", "partial_bar", "lookback_gap")
 TARGET_PREFIX = "target_"
 # Strings saying why a value is missing, or which vendor gave it: provenance, not features.
 BOOKKEEPING_SUFFIXES = ("_missing_reason", "_source")
@@ -35,7 +38,7 @@ def is_target(column: str) -> bool:
 
 def candidate_features(columns: Iterable[str]) -> list[str]:
     """Columns that may be features by name alone (keys, targets and bookkeeping excluded)."""
-    return [c for c in columns if c not in KEY_COLUMNS and not is_target(c)
+    return [c for c in columns if c not in KEY_COLUMNS and c not in QUALITY_COLUMNS and not is_target(c)
             and not c.endswith(BOOKKEEPING_SUFFIXES)]
 
 

@@ -30,7 +30,8 @@ GUIDE_INPUTS = (
     "gdp_growth_qoq", "unemployment_rate", "fear_greed_index", "funding_rate", "perp_spot_basis",
 )
 ALPACA_COLUMNS = ["instruction", "input", "output"]
-META_COLUMNS = ["asset_symbol", "asset_class", "symbol", "decision_at", "horizon"]
+# bar_coverage: the share of the decision bar's minutes that arrived (partial bars have no volume features).
+META_COLUMNS = ["asset_symbol", "asset_class", "symbol", "decision_at", "horizon", "bar_coverage"]
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ def build_samples(frame: pd.DataFrame, features: list[str], spec: InstructionSpe
             "symbol": symbol,
             "decision_at": decided[i],
             "horizon": spec.horizon,
+            "bar_coverage": _sig(row.get("bar_coverage"), 6),
             "state_text": describe_market_state(row),
             "features": inputs, "context": context, "target": target,
         })

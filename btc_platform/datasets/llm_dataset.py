@@ -29,6 +29,7 @@ class LLMSplitSpec:
     embargo: str = "24h"
     validation_fraction: float = 0.15
     test_fraction: float = 0.15
+    max_partial_bar_share: float = checks.MAX_PARTIAL_BAR_SHARE
 
     def walk_forward(self, purge: pd.Timedelta) -> WalkForwardSpec:
         return WalkForwardSpec(purge=purge, embargo=pd.Timedelta(self.embargo),
@@ -124,7 +125,8 @@ def build_instruction_dataset(table: pd.DataFrame, spec: InstructionSpec, split:
                           "prompt_completion": prompt_completion(alpaca.head(1))[0]}
         if len(context):
             build.examples["context_window"] = context.iloc[0].to_dict()
-    build.checks = {**instruction_checks(frame, samples, features, spec, build.files), "splits_purged": purged}
+    build.checks = {**instruction_checks(frame, samples, features, spec, build.files), "splits_purged": purged,
+                    "partial_bars": checks.partial_bars(has_target, split.max_partial_bar_share)}
     return build
 
 
@@ -196,7 +198,8 @@ def build_preference_dataset(table: pd.DataFrame, spec: PreferenceSpec, split: L
     build.notes.append(f"Scores are realized 24h log returns net of {spec.fees_text()}.")
     if len(dpo):
         build.examples = {"dpo": dpo.iloc[0].to_dict(), "grpo": grpo.iloc[0].to_dict()}
-    build.checks = {**preference_checks(scored, dpo, grpo, build.files, spec), "splits_purged": purged}
+    build.checks = {**preference_checks(scored, dpo, grpo, build.files, spec), "splits_purged": purged,
+                    "partial_bars": checks.partial_bars(scored, split.max_partial_bar_share)}
     return build
 
 

@@ -132,6 +132,7 @@ def dpo_rows(frame: pd.DataFrame, spec: PreferenceSpec) -> pd.DataFrame:
                 "chosen_score": values[best], "rejected_score": values[rejected],
                 "candidate_scores": json.dumps({a: round(v, 8) for a, v in values.items()}),
                 "symbol": str(record["symbol"]), "decision_at": _iso(record["decision_at"]),
+                "bar_coverage": _coverage(record),
             })
     return pd.DataFrame(rows)
 
@@ -145,6 +146,8 @@ def grpo_rows(frame: pd.DataFrame, spec: PreferenceSpec) -> pd.DataFrame:
     out = pd.DataFrame({"prompt": [prompt_text(r) for r in frame[keep].to_dict(orient="records")]})
     out["symbol"] = frame.loc[keep, "symbol"].astype(str).to_numpy()
     out["decision_at"] = [_iso(t) for t in frame.loc[keep, "decision_at"]]
+    if "bar_coverage" in frame:
+        out["bar_coverage"] = pd.to_numeric(frame.loc[keep, "bar_coverage"], errors="coerce").to_numpy(dtype=float)
     out["close"] = frame.loc[keep, "close"].to_numpy(dtype=float)
     out["entry_price"] = frame.loc[keep, "target_entry_price"].to_numpy(dtype=float)
     for h in REALIZED_HORIZONS:
@@ -162,3 +165,9 @@ def grpo_rows(frame: pd.DataFrame, spec: PreferenceSpec) -> pd.DataFrame:
 
 def _iso(t) -> str:
     return pd.Timestamp(t).tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _coverage(record: dict) -> float | None:
+    """The decision bar's minute coverage, None where the table does not say."""
+    value = pd.to_numeric(record.get("bar_coverage"), errors="coerce")
+    return None if pd.isna(value) else float(value)

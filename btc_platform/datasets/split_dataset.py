@@ -12,8 +12,8 @@ import pandas as pd
 
 from btc_platform.datasets import checks
 from btc_platform.datasets.build import Build, new_build
-from btc_platform.datasets.columns import (REQUIRED_CORE, bar_length, drop_warmup, feature_columns, horizon_of,
-                                           targets_within, to_utc, with_decision_at)
+from btc_platform.datasets.columns import (QUALITY_COLUMNS, REQUIRED_CORE, bar_length, drop_warmup, feature_columns,
+                                           horizon_of, targets_within, to_utc, with_decision_at)
 from btc_platform.datasets.manifest import build_version, frame_summary
 from btc_platform.datasets.scaling import fit_scaler
 from btc_platform.datasets.sequences import sequence_windows
@@ -46,6 +46,7 @@ class SplitSpec:
     train_on: str = "past"
     scaler: str = "standard"
     sequence_length: int = 24
+    max_partial_bar_share: float = checks.MAX_PARTIAL_BAR_SHARE
 
     def walk_forward(self) -> WalkForwardSpec:
         purge = pd.Timedelta(self.purge)
@@ -67,7 +68,8 @@ def fold_files(parts: dict[str, pd.DataFrame], features: list[str], spec: SplitS
                keep_targets: list[str]) -> tuple[dict[str, object], dict]:
     """Parquet per split, splits.npz, scaler.json and sequences.npz of one fold."""
     files: dict[str, object] = {}
-    columns = [c for c in ID_COLUMNS if c in parts["train"]] + features + keep_targets
+    quality = [c for c in QUALITY_COLUMNS if c in parts["train"]]  # carried, never features
+    columns = [c for c in ID_COLUMNS if c in parts["train"]] + quality + features + keep_targets
     X = {s: parts[s][features].to_numpy(dtype=np.float32) for s in SPLIT_NAMES}
     y = {s: parts[s][spec.target].to_numpy(dtype=np.float32) for s in SPLIT_NAMES}
     scaler = fit_scaler(X["train"], features, spec.scaler)
@@ -80,6 +82,8 @@ def fold_files(parts: dict[str, pd.DataFrame], features: list[str], spec: SplitS
         files[f"{s}.parquet"] = parts[s][columns]
         arrays.update({f"X_{s}": X[s], f"y_{s}": y[s], f"symbol_{s}": parts[s]["symbol"].astype(str).to_numpy(dtype=str),
                        f"ts_{s}": pd.DatetimeIndex(to_utc(parts[s]["ts"])).as_unit("ns").asi8})
+        if "bar_coverage" in parts[s]:
+            arrays[f"bar_coverage_{s}"] = pd.to_numeric(parts[s]["bar_coverage"]).to_numpy(dtype=np.float32)
         labels = label_codes(parts[s][spec.label]) if spec.label in parts[s] else np.full(len(parts[s]), -1)
         windows = sequence_windows(parts[s], scaler.transform(X[s]), y[s], spec.sequence_length, bar,
                                    extra={"label": labels})
@@ -135,6 +139,7 @@ def split_checks(frame: pd.DataFrame, folds: list[dict[str, pd.DataFrame]], spec
         "splits_purged": {"passed": all(p["passed"] for p in purged), "purge": spec.purge,
                           "embargo": spec.embargo, "folds": purged},
         "splits_large_enough": {"passed": min(sizes.values()) >= min_rows, "rows": sizes, "minimum": min_rows},
+        "partial_bars": checks.partial_bars(frame, spec.max_partial_bar_share),
         "label_balance": checks.label_balance(used[spec.label]) if spec.label in used
         else {"passed": False, "shares": {}, "rows": 0, "note": f"{spec.label} not in the table"},
     }

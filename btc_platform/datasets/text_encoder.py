@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+import numpy as np
+
 from btc_platform.vendors import feargreed
 
 
@@ -21,6 +23,12 @@ def _num(state: Mapping, key: str) -> float | None:
     except (TypeError, ValueError):
         return None
     return None if math.isnan(value) or math.isinf(value) else value
+
+
+def _flag(state: Mapping, key: str) -> bool:
+    """A true boolean flag (a null or NaN from the warehouse is not one)."""
+    value = state.get(key)
+    return isinstance(value, (bool, np.bool_)) and bool(value)
 
 
 def _pct_vs(price: float, level: float | None, name: str) -> str | None:
@@ -71,6 +79,10 @@ def _risk(s: Mapping) -> list[str]:
     ratio = _num(s, "volume_ratio_20")
     if ratio is not None:
         out.append(f"volume {ratio:.1f}x its 20-bar average")
+    elif _flag(s, "partial_bar"):
+        coverage = _num(s, "bar_coverage")
+        share = "" if coverage is None else f", {coverage:.0%} of its minutes"
+        out.append(f"volume unknown (partial bar{share})")
     return out
 
 

@@ -16,6 +16,7 @@ import dagster as dg
 import pandas as pd
 
 from btc_platform.datasets.build import Build, publish
+from btc_platform.datasets.checks import MAX_PARTIAL_BAR_SHARE
 from btc_platform.datasets.hashing import content_hash
 from btc_platform.datasets.instructions import InstructionSpec
 from btc_platform.datasets.llm_dataset import LLMSplitSpec, build_instruction_dataset, build_preference_dataset
@@ -26,6 +27,8 @@ from btc_platform.defs.automation import DATASET_AUTOMATION
 from btc_platform.defs.resources import ArtifactsResource, WarehouseResource
 
 MIN_ROWS_PER_SPLIT = 24
+PARTIAL_BARS_CHECK = ("rows built on partial bars (under 90% of their minutes, volume features null) are at most "
+                      "max_partial_bar_share of the rows (default 5%); the days holding them are listed")
 TIMEFRAMES = {"1h": "marts.training_table_1h", "1d": "marts.training_table_1d"}
 # The daily table predicts the next day by default; windows of 14 days for its sequences.
 SPLIT_DEFAULTS = {"1h": {}, "1d": {"target": "target_return_24h", "sequence_length": 14}}
@@ -35,12 +38,14 @@ SPLIT_CHECKS = {
     "no_long_gaps": "no symbol has a hole longer than 7 days",
     "splits_purged": "no training label window reaches into a validation/test window; embargo after each test window",
     "splits_large_enough": f"every split holds at least {MIN_ROWS_PER_SPLIT} rows",
+    "partial_bars": PARTIAL_BARS_CHECK,
 }
 LLM_CHECKS = {
     "numbers_from_decision_time": "samples rebuilt from the table cut off at their decision time come out identical",
     "hf_loadable": "the files load with Hugging Face datasets with the expected rows and columns",
     "trl_format": "rows match TRL's dataset formats (keys and types)",
     "splits_purged": "no training label window reaches into a validation/test window",
+    "partial_bars": PARTIAL_BARS_CHECK,
 }
 
 
@@ -49,12 +54,13 @@ class SplitsConfig(dg.Config):
     label: str = "target_label_24h"
     purge: str = "24h"  # >= the target's horizon
     embargo: str = "24h"
-    n_folds: int = 1
+    n_folds: int = 3  # walk-forward: every fold's test window is judged by a model fitted on that fold alone
     validation_fraction: float = 0.15
     test_fraction: float = 0.15
     train_on: str = "past"  # "all": also train after each test window's embargo
     scaler: str = "standard"  # or "robust"
     sequence_length: int = 24
+    max_partial_bar_share: float = MAX_PARTIAL_BAR_SHARE  # of rows on bars missing part of their minutes
 
 
 class InstructionsConfig(dg.Config):
@@ -64,6 +70,7 @@ class InstructionsConfig(dg.Config):
     context_length: int = 7
     context_step: str = "1D"
     embargo: str = "24h"
+    max_partial_bar_share: float = MAX_PARTIAL_BAR_SHARE
 
 
 class PreferencesConfig(dg.Config):
@@ -75,6 +82,7 @@ class PreferencesConfig(dg.Config):
     pairing: str = "best_vs_worst"  # or "best_vs_each"
     purge: str = "24h"  # reward columns beyond it (3d, 5d returns) are left out
     embargo: str = "24h"
+    max_partial_bar_share: float = MAX_PARTIAL_BAR_SHARE
 
 
 def store(artifacts: ArtifactsResource) -> DatasetStore:
@@ -160,7 +168,8 @@ def dataset_assets(timeframe: str, table: str) -> list[dg.AssetsDefinition]:
                      artifacts: ArtifactsResource) -> dg.MaterializeResult:
         frame, source_hash = _read(warehouse, table)
         spec = InstructionSpec(config.horizon, config.context_length, pd.Timedelta(config.context_step))
-        build = build_instruction_dataset(frame, spec, LLMSplitSpec(embargo=config.embargo),
+        build = build_instruction_dataset(frame, spec, LLMSplitSpec(embargo=config.embargo,
+                                                                       max_partial_bar_share=config.max_partial_bar_share),
                                           dataset=f"{instructions_name}/horizon={config.horizon}",
                                           source_name=table, source_hash=source_hash)
         if build.extra["rows"] == 0:
@@ -180,7 +189,8 @@ def dataset_assets(timeframe: str, table: str) -> list[dg.AssetsDefinition]:
         frame, source_hash = _read(warehouse, table)
         spec = PreferenceSpec(config.taker_fee_bps, config.maker_fee_bps, tuple(config.limit_offsets_bps), config.pairing,
                               slippage_bps=config.slippage_bps)
-        build = build_preference_dataset(frame, spec, LLMSplitSpec(embargo=config.embargo), config.purge,
+        split = LLMSplitSpec(embargo=config.embargo, max_partial_bar_share=config.max_partial_bar_share)
+        build = build_preference_dataset(frame, spec, split, config.purge,
                                          dataset=preferences_name, source_name=table, source_hash=source_hash)
         return _result(context, preferences_name, store(artifacts), build, LLM_CHECKS,
                        {"ties_skipped": build.extra["ties_skipped"],
