@@ -2,6 +2,7 @@
 
 - resample / timeframes: candles per timeframe, multi-timeframe joins on closed bars;
 - technical: 82 indicators per timeframe (equal to `ta` where it has them), with the lookback each needs;
+- grid: the same on the full bar grid (no window spans a missing day; partial bars' volume features null);
 - alignment / market_structure: macro, on-chain, sentiment and funding/basis as of when each value was known;
 - targets: forward returns, prices and labels, looked up by timestamp.
 """
@@ -14,6 +15,7 @@ from btc_platform.features.alignment import (
     onchain_features,
     sentiment_features,
 )
+from btc_platform.features.grid import technical_features_on_grid
 from btc_platform.features.market_structure import MARKET_STRUCTURE_COLUMNS, market_structure_features
 from btc_platform.features.resample import resample_ohlcv
 from btc_platform.features.targets import compute_forward_returns, compute_targets, lookahead, lookahead_partitions
@@ -31,5 +33,5 @@ __all__ = [
     "TA_COLUMNS", "TIMEFRAMES", "asof_join", "compute_forward_returns", "compute_targets",
     "compute_technical_features", "join_higher_timeframes", "lookahead", "lookahead_partitions",
     "lookback_bars", "macro_features", "market_structure_features", "onchain_features", "resample_all",
-    "resample_ohlcv", "sentiment_features",
+    "resample_ohlcv", "sentiment_features", "technical_features_on_grid",
 ]
