@@ -1,8 +1,8 @@
 """The champion pointer: which model version serves a target, beside the MLflow alias `champion`.
 
 `<models>/_champions/<target>.json` holds the current champion (model, version folder, dataset version,
-registered version, why and when it was promoted); `<models>/_champions/<target>.history.jsonl` records
-every promotion and demotion with its reason. Promotion writes the pointer and moves the alias
+registered version, why and when it was promoted); `<models>/_champions/<target>.history/` holds
+every promotion and demotion with its reason, one object each (named by time, so they list in order). Promotion writes the pointer and moves the alias
 together; the serving app polls the pointer, so it also works where MLflow is not reachable.
 """
 
@@ -59,18 +59,28 @@ def write_champion(models_root: str, target: str, record: dict | None) -> None:
     _write(pointer_url(models_root, target), json.dumps(record or {}, indent=2, sort_keys=True, default=str).encode())
 
 
+def _events_dir(models_root: str, target: str) -> str:
+    return f"{_root(models_root)}/{target}.history"
+
+
 def record_event(models_root: str, target: str, event: dict) -> dict:
-    """Append a promotion or demotion (with its reason) to the target's history."""
+    """Add a promotion or demotion (with its reason) to the target's history: one new object per event,
+    never a read-modify-write of a shared file, so two writers cannot drop each other's events."""
     event = {"at": now(), "target": target, **event}
-    url = f"{_root(models_root)}/{target}.history.jsonl"
-    fs, path = open_url(url)
-    old = fs.cat_file(path) if fs.isfile(path) else b""
-    _write(url, old + (json.dumps(event, sort_keys=True, default=str) + "\n").encode())
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    _write(f"{_events_dir(models_root, target)}/{stamp}-{uuid.uuid4().hex[:8]}.json",
+           json.dumps(event, sort_keys=True, default=str).encode())
     return event
 
 
 def history(models_root: str, target: str) -> list[dict]:
-    fs, path = open_url(f"{_root(models_root)}/{target}.history.jsonl")
-    if not fs.isfile(path):
-        return []
-    return [json.loads(line) for line in fs.cat_file(path).decode().splitlines() if line.strip()]
+    """Every recorded event, oldest first (plus those of the older single-file `.history.jsonl`)."""
+    events = []
+    fs, legacy = open_url(f"{_root(models_root)}/{target}.history.jsonl")
+    if fs.isfile(legacy):
+        events += [json.loads(line) for line in fs.cat_file(legacy).decode().splitlines() if line.strip()]
+    fs, folder = open_url(_events_dir(models_root, target))
+    if fs.isdir(folder):
+        names = sorted(p for p in fs.ls(folder, detail=False) if p.endswith(".json"))
+        events += [json.loads(fs.cat_file(p)) for p in names]
+    return events

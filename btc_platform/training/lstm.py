@@ -213,7 +213,7 @@ def predict_windows(model: SequenceModel, config: dict, X: np.ndarray) -> tuple[
 
 
 def main(argv: list[str] | None = None) -> int:
-    return runtime.main(name=NAME, train=train, defaults=DEFAULT_PARAMS, argv=argv)
+    return runtime.main(name=NAME, train=train, defaults=DEFAULT_PARAMS, argv=argv, walk_forward=True)
 
 
 if __name__ == "__main__":

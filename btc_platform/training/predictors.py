@@ -86,9 +86,24 @@ class Predictor:
         return out
 
 
-def load_predictor(model_url: str) -> Predictor:
-    """The predictor of a published model version (local folder or gs://)."""
+def older_fold_models(model_url: str) -> list[int]:
+    """The older walk-forward folds this model version has its own models for (`folds/fold=<k>/`)."""
+    fs, root = open_url(model_url)
+    base = posixpath.join(root, "folds")
+    if not fs.isdir(base):
+        return []
+    names = [posixpath.basename(p.rstrip("/")) for p in fs.ls(base, detail=False)]
+    return sorted(int(n.split("=", 1)[1]) for n in names if n.startswith("fold=") and n.split("=", 1)[1].isdigit())
+
+
+def load_predictor(model_url: str, fold: int | None = None) -> Predictor:
+    """The predictor of a published model version (local folder or gs://); with `fold`, the model the
+    version trained on that older walk-forward fold (its card is the version's)."""
     card = read_json(model_url, CARD)
+    if fold is not None:
+        version_url, model_url = model_url, f"{model_url.rstrip('/')}/folds/fold={fold}"
+        card = {**card, "fold": fold, "dataset_url": f"{card['dataset_url'].rstrip('/')}/folds/fold={fold}",
+                "version_url": version_url}
     fs, root = open_url(model_url)
     if fs.isfile(posixpath.join(root, "model.json")):
         import xgboost as xgb

@@ -243,16 +243,48 @@ def register(request: TrainRequest, card: dict, work_dir: Path) -> dict:
 Trainer = Callable[[TrainRequest, dict, Path, logging.Logger], dict]
 
 
+def older_folds(dataset_url: str, manifest: dict) -> list[tuple[int, str]]:
+    """(k, url) of the walk-forward folds before the newest, which sit under `folds/fold=<k>/`."""
+    n = int(manifest.get("n_folds") or 1)
+    return [(k, f"{dataset_url.rstrip('/')}/folds/fold={k}") for k in range(n - 1)]
+
+
+def train_older_folds(request: TrainRequest, train: Trainer, manifest: dict, work_dir: Path,
+                      log: logging.Logger) -> dict:
+    """Walk-forward: one more model per older fold, fitted on that fold's train part only, into
+    `folds/fold=<k>/`, so the evaluation can score every fold's test window with a model that never saw
+    it (the newest fold's model was trained on the older test windows)."""
+    figures = {}
+    for k, url in older_folds(request.dataset_url, manifest):
+        fold_dir = work_dir / "folds" / f"fold={k}"
+        fold_dir.mkdir(parents=True)
+        fold_request = TrainRequest(model=request.model, dataset_url=url, model_url=request.model_url,
+                                    dataset_version=request.dataset_version, params=request.params,
+                                    base_model=request.base_model, config_hash=request.config_hash)
+        log.info(f"walk-forward fold {k}: training on {url}")
+        fold = train(fold_request, manifest, fold_dir, log)
+        (fold_dir / METRICS).write_text(json.dumps(fold, indent=2, sort_keys=True, default=str))
+        figures[str(k)] = {key: fold[key] for key in ("rmse", "zero_rmse", "n_train", "n_test") if key in fold}
+    return figures
+
+
 def execute(request: TrainRequest, train: Trainer, defaults: dict, log: logging.Logger,
-            track: bool = True) -> dict:
-    """Train, card, publish, register; returns the figures reported to Dagster."""
+            track: bool = True, walk_forward: bool = False) -> dict:
+    """Train, card, publish, register; returns the figures reported to Dagster. With `walk_forward`
+    (numeric trainers) every older fold gets its own model too, unless params say `walk_forward: false`."""
     began = time.monotonic()
     manifest = read_manifest(request.dataset_url)
     request.dataset_version = request.dataset_version or str(manifest.get("version", ""))
     with tempfile.TemporaryDirectory(prefix=f"{request.model}-") as tmp:
         work_dir = Path(tmp) / "model"
         work_dir.mkdir()
+        params = dict(request.params)
+        if not params.pop("walk_forward", True):
+            walk_forward = False
+        request.params = params  # the trainer sees only its own hyperparameters
         metrics = train(request, manifest, work_dir, log)
+        if walk_forward:
+            metrics["folds"] = train_older_folds(request, train, manifest, work_dir, log)
         (work_dir / METRICS).write_text(json.dumps(metrics, indent=2, sort_keys=True, default=str))
         card = write_card(work_dir, request, manifest, metrics, defaults, time.monotonic() - began)
         url = publish_model(work_dir, request.model_url)
@@ -291,7 +323,8 @@ def _parse_args(name: str, argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(name: str, train: Trainer, defaults: dict, argv: list[str] | None = None) -> int:
+def main(name: str, train: Trainer, defaults: dict, argv: list[str] | None = None,
+         walk_forward: bool = False) -> int:
     """The trainer's process: Pipes when Dagster launched it, else the command line. Exit 2 on a
     TrainerError (bad dataset, base model or request) with the message on stderr."""
     args = _parse_args(name, argv)
@@ -308,7 +341,8 @@ def main(name: str, train: Trainer, defaults: dict, argv: list[str] | None = Non
                     config_hash=extras.get("config_hash", ""))
                 if not request.dataset_url or not request.model_url:
                     raise TrainerError("extras must name dataset_dir and model_dir")
-                figures = execute(request, train, defaults, pipes.log, track=not extras.get("no_mlflow"))
+                figures = execute(request, train, defaults, pipes.log, track=not extras.get("no_mlflow"),
+                                  walk_forward=walk_forward)
                 pipes.report_asset_materialization(metadata=to_pipes_metadata(figures),
                                                    data_version=f"{request.dataset_version}:{request.config_hash}")
         else:
@@ -317,7 +351,8 @@ def main(name: str, train: Trainer, defaults: dict, argv: list[str] | None = Non
             logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
             request = TrainRequest(model=name, dataset_url=args.dataset_dir, model_url=args.model_dir,
                                    params=args.params, base_model=args.base_model)
-            figures = execute(request, train, defaults, logging.getLogger(name), track=not args.no_mlflow)
+            figures = execute(request, train, defaults, logging.getLogger(name), track=not args.no_mlflow,
+                              walk_forward=walk_forward)
             print(json.dumps(figures, default=str))
     except TrainerError as exc:
         print(f"{name}: {exc}", file=sys.stderr)

@@ -95,7 +95,7 @@ def train(request: TrainRequest, manifest: dict, work_dir: Path, log: logging.Lo
 
 
 def main(argv: list[str] | None = None) -> int:
-    return runtime.main(NAME, train, DEFAULT_PARAMS, argv)
+    return runtime.main(NAME, train, DEFAULT_PARAMS, argv, walk_forward=True)
 
 
 if __name__ == "__main__":

@@ -30,10 +30,13 @@ def test_whole_graph_from_sandbox_to_trained_model(platform_env, monkeypatch):
         # Every run succeeds, but the champion's when no model beats the baselines on validation: its
         # blocking check then fails the run, and nothing is promoted (random-walk sandbox data).
         failed = [r.dagster_run for r in runs if not r.dagster_run.is_success]
-        assert all(run.asset_selection == {dg.AssetKey("model_champion_1h")} for run in failed), failed
-        check = instance.get_latest_asset_check_evaluation_record(
-            dg.AssetCheckKey(dg.AssetKey("model_champion_1h"), "beats_every_baseline_on_validation"))
-        assert bool(failed) == (not check.evaluation.passed)
+        champions = {"model_champion_1h": "beats_every_baseline_on_validation",
+                     "model_champion_action_24h": "beats_every_llm_baseline_on_validation"}
+        assert all(len(run.asset_selection) == 1 and next(iter(run.asset_selection)).path[0] in champions
+                   for run in failed), failed
+        for name, check_name in champions.items():
+            check = instance.get_latest_asset_check_evaluation_record(dg.AssetCheckKey(dg.AssetKey(name), check_name))
+            assert any(r.asset_selection == {dg.AssetKey(name)} for r in failed) == (not check.evaluation.passed)
         board = instance.get_latest_materialization_event(dg.AssetKey("model_leaderboard_1h"))
         assert all(name in board.asset_materialization.metadata["leaderboard"].value
                    for name in ("xgboost_baseline_1h", "lstm_1h", "buy_and_hold", "flat", "zero_forecast",

@@ -196,3 +196,49 @@ def test_preferences_without_manifest_exit_2_from_the_command_line(setup, tmp_pa
                           env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 2, proc.stderr
     assert "manifest.json" in proc.stderr and str(unfinished) in proc.stderr
+
+
+def test_an_llm_champion_is_served_as_decoded_actions(setup, tmp_path):
+    """The adapter promoted for action_24h answers over a real uvicorn server: /predict builds each row's
+    prompt as the preference datasets do and decodes the greedy answer; /predict/latest reads the newest
+    warehouse row. The answers equal an in-process generation of the same prompts."""
+    import duckdb
+
+    from btc_platform.datasets.preferences import prompt_text
+    from btc_platform.llm.actions import try_decode
+    from btc_platform.training.champions import write_champion
+    from btc_platform.training.llm_common import generate, load_trained
+    from btc_platform_tests.unit.test_serving import serve_target
+
+    write_champion(str(tmp_path), "action_24h", {"model": sft_lora.MODEL, "model_url": str(setup["model_dir"]),
+                                                 "dataset_version": "sft-v1", "promoted_at": "2024-06-01T00:00:00+00:00"})
+    ts = pd.Timestamp("2024-03-01 12:00", tz="UTC")
+    features = {"close": 61_000.0, "rsi_14": 71.0, "macd": 12.5, "macd_signal": 10.0}
+    db = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute("CREATE SCHEMA marts")
+        con.execute("CREATE TABLE marts.training_table_1h (symbol VARCHAR, ts TIMESTAMPTZ, decision_at TIMESTAMPTZ, "
+                    "close DOUBLE, rsi_14 DOUBLE, macd DOUBLE, macd_signal DOUBLE)")
+        for h in (0, 1):
+            con.execute("INSERT INTO marts.training_table_1h VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        ["BTC-USD", ts + pd.Timedelta(hours=h), ts + pd.Timedelta(hours=h + 1), *features.values()])
+    with serve_target(tmp_path, "action_24h", warehouse_path=str(db)) as client:
+        health = client.get("/health").json()
+        body = {"rows": [{"symbol": "BTC-USD", "ts": ts.isoformat(), "features": features}]}
+        predicted = client.post("/predict", json=body)
+        latest = client.get("/predict/latest", params={"symbol": "BTC-USD"})
+    assert health["status"] == "ok" and health["kind"] == "llm" and health["model"] == sft_lora.MODEL
+    assert predicted.status_code == 200, predicted.text
+    (answer,) = predicted.json()["predictions"]
+    model, tokenizer = load_trained(setup["model_dir"])
+    prompts = [prompt_text({**features, "symbol": "BTC-USD", "decision_at": ts + pd.Timedelta(hours=h)})
+               for h in (1, 2)]
+    expected = generate(model, tokenizer, prompts, max_new_tokens=48)
+    assert answer["answer"] == expected[0]
+    action, reason = try_decode(expected[0])
+    assert answer["action"] == (action.name if action else None) and answer["valid"] == (action is not None)
+    assert answer["reason"] == reason and answer["action"] == "hold"  # the adapter only ever learned HOLD
+    assert latest.status_code == 200, latest.text
+    newest = latest.json()
+    assert newest["answer"] == expected[1] and newest["ts"].startswith("2024-03-01T13:00")
+    assert newest["age_seconds"] > 86400 and newest["model"] == sft_lora.MODEL

@@ -1,6 +1,6 @@
 """The serving app on a real uvicorn server: health, predictions equal to the in-process predictor,
 FastAPI-shaped 422s, the champion pointer followed on promotion and demotion, the warehouse's latest
-bar, LSTM windows, and the 501 for LLM champions.
+bar, LSTM windows, and the MLflow alias followed when a person moves it (LLM champions: test_llm_eval.py).
 
 Two tiny XGBoost versions and one tiny LSTM are trained once per module through `runtime.execute`
 (no MLflow), so the file costs mostly the torch and xgboost imports.
@@ -97,7 +97,13 @@ def promote(models_root: Path, model_url: str, version: int = 1, promoted_at: st
 @contextlib.contextmanager
 def serve(models_root: Path, **kwargs):
     """The app on a real uvicorn server (a free port, a background thread); yields an httpx client."""
-    app = create_app(str(models_root), TARGET, **kwargs)
+    with serve_target(models_root, TARGET, **kwargs) as client:
+        yield client
+
+
+@contextlib.contextmanager
+def serve_target(models_root: Path, target: str, **kwargs):
+    app = create_app(str(models_root), target, **kwargs)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -276,13 +282,24 @@ def test_lstm_needs_its_window(models, tmp_path, warehouse):
     assert latest.json()["age_seconds"] > 3 * 86400 and set(latest.json()["probs"]) == {"sell", "hold", "buy"}
 
 
-def test_llm_champion_is_not_served_yet(tmp_path):
-    version = tmp_path / "versions" / "sft"
-    version.mkdir(parents=True)
-    (version / "model_card.json").write_text(json.dumps({"model": "sft_lora_1h", "dataset_version": "llm-1"}))
-    promote(tmp_path, str(version))
-    with serve(tmp_path) as client:
-        health = client.get("/health")
-        response = client.post("/predict", json={"rows": rows(1)})
-    assert health.status_code == 200 and health.json()["kind"] == "llm" and health.json()["features"] is None
-    assert response.status_code == 501 and response.json()["detail"] == "LLM serving not built yet"
+def test_the_server_follows_the_mlflow_alias_when_a_person_moves_it(models, tmp_path):
+    """The pointer names xgb1; moving the registry alias `champion` to the version registered for xgb2
+    (its `model_url` tag) makes the server load xgb2, and moving it back returns to xgb1."""
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    client.create_registered_model("xgboost_baseline_1h")
+    v1, v2 = (client.create_model_version("xgboost_baseline_1h", source=models[k], tags={"model_url": models[k]})
+              for k in ("xgb1", "xgb2"))
+    client.set_registered_model_alias("xgboost_baseline_1h", "champion", v1.version)
+    promote(tmp_path, models["xgb1"], version=int(v1.version))
+    with serve(tmp_path, reload_seconds=0.2, tracking_uri=uri) as http:
+        first = http.get("/health").json()
+        assert first["model_url"] == models["xgb1"] and first["source"] == "pointer"
+        client.set_registered_model_alias("xgboost_baseline_1h", "champion", v2.version)
+        health = wait_for(http, lambda h: h["model_url"] == models["xgb2"])
+        assert health["source"] == "mlflow_alias" and health["registered_version"] == int(v2.version)
+        assert http.post("/predict", json={"rows": rows(1)}).json()["dataset_version"] == "ds-2"
+        client.set_registered_model_alias("xgboost_baseline_1h", "champion", v1.version)
+        assert wait_for(http, lambda h: h["model_url"] == models["xgb1"])["source"] == "pointer"

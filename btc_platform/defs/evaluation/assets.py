@@ -128,7 +128,8 @@ def all_evaluations(models_dir: str, models: list[str] = NUMERIC_MODELS) -> list
 
 def _markdown(frame: pd.DataFrame, champion_url: str | None) -> str:
     cols = ["entry", "dataset_version", "config_hash", "validation_bt_sharpe", "test_bt_sharpe", "test_bt_total_return",
-            "test_bt_max_drawdown", "test_rmse", "test_directional_accuracy", "test_ic_rank", "test_label_accuracy"]
+            "test_bt_max_drawdown", "test_rmse", "test_directional_accuracy", "test_ic_rank", "test_label_accuracy",
+            "walk_forward_folds", "walk_forward_bt_sharpe", "walk_forward_buy_and_hold_bt_sharpe"]
     shown = frame.reindex(columns=cols).copy()
     shown.insert(0, "champion", ["*" if u and u == champion_url else "" for u in frame.get("model_url", [None] * len(frame))])
     return shown.to_markdown(index=False, floatfmt=".4g")
@@ -178,43 +179,59 @@ def model_leaderboard_1h(context: dg.AssetExecutionContext, artifacts: Artifacts
     })
 
 
-@dg.asset(group_name="evaluation", deps=[model_leaderboard_1h], kinds={"mlflow"}, automation_condition=EAGER,
-          check_specs=[dg.AssetCheckSpec("beats_every_baseline_on_validation", asset="model_champion_1h", blocking=True,
-                                         description="the best model on validation beats buy-and-hold, flat and the "
-                                         "zero forecast on validation; otherwise nothing is promoted")],
-          description=f"The champion for {TARGET}: the best evaluated version on validation (never test), promoted "
-          "only when it beats every baseline there. Sets the MLflow alias `champion` and the champion pointer the "
-          "serving app follows; promotions and demotions are recorded with their reasons.")
-def model_champion_1h(context: dg.AssetExecutionContext, artifacts: ArtifactsResource,
-                      training_launcher: TrainingLauncherResource) -> dg.MaterializeResult:
-    from btc_platform.evaluation.promotion import decide
-    from btc_platform.training import champions
+def champion_asset(name: str, target: str, models: list[str], rule_name: str, check: str,
+                   baselines: str) -> dg.AssetsDefinition:
+    """The champion of `target` among the evaluated versions of `models`, promoted by `rule_name`
+    (btc_platform.evaluation.promotion) only when its blocking check passes."""
 
-    evaluations = all_evaluations(artifacts.models_dir)
-    current = champions.read_champion(artifacts.models_dir, TARGET)
-    decision = decide(evaluations, current)
-    alias = set_alias(training_launcher.tracking_uri(), decision)
-    if decision.action == "promote":
-        c = decision.candidate
-        champions.write_champion(artifacts.models_dir, TARGET, {
-            "target": TARGET, "model": c["model"], "model_url": c["model_url"], "dataset_version": c["dataset_version"],
-            "config_hash": c["config_hash"], "registered_version": c.get("registered_version"),
-            "promoted_at": champions.now(), "reason": decision.reason, "validation": c["validation"]})
-    elif decision.action == "demote":
-        champions.write_champion(artifacts.models_dir, TARGET, None)
-    for event in decision.events:
-        champions.record_event(artifacts.models_dir, TARGET, event)
-    context.log.info(f"{decision.action}: {decision.reason}")
-    now = champions.read_champion(artifacts.models_dir, TARGET)
-    return dg.MaterializeResult(
-        metadata={"action": decision.action, "reason": decision.reason, "mlflow_alias": alias,
-                  "champion": (now or {}).get("model", "none"),
-                  "champion_url": dg.MetadataValue.path((now or {}).get("model_url", "")),
-                  "events": dg.MetadataValue.json(decision.events)},
-        check_results=[dg.AssetCheckResult(check_name="beats_every_baseline_on_validation",
-                                           passed=bool(decision.verdict["passed"]),
-                                           metadata={"problems": dg.MetadataValue.json(decision.verdict["problems"])})],
-    )
+    @dg.asset(name=name, group_name="evaluation", deps=[model_leaderboard_1h], kinds={"mlflow"},
+              automation_condition=EAGER,
+              check_specs=[dg.AssetCheckSpec(check, asset=name, blocking=True,
+                                             description=f"the best model on validation beats {baselines} on "
+                                             "validation, over a window long enough to judge; otherwise nothing is promoted")],
+              description=f"The champion for {target}: the best evaluated version on validation (never test), promoted "
+              f"only when it beats {baselines} there. Sets the MLflow alias `champion` and the champion pointer the "
+              "serving app follows; promotions and demotions are recorded with their reasons.")
+    def _champion(context: dg.AssetExecutionContext, artifacts: ArtifactsResource,
+                  training_launcher: TrainingLauncherResource) -> dg.MaterializeResult:
+        from btc_platform.evaluation import promotion
+        from btc_platform.training import champions
+
+        evaluations = all_evaluations(artifacts.models_dir, models)
+        current = champions.read_champion(artifacts.models_dir, target)
+        decision = promotion.decide(evaluations, current, getattr(promotion, rule_name))
+        alias = set_alias(training_launcher.tracking_uri(), decision)
+        if decision.action == "promote":
+            c = decision.candidate
+            champions.write_champion(artifacts.models_dir, target, {
+                "target": target, "model": c["model"], "model_url": c["model_url"],
+                "dataset_version": c.get("dataset_version"), "config_hash": c.get("config_hash"),
+                "registered_version": c.get("registered_version"), "promoted_at": champions.now(),
+                "reason": decision.reason, "validation": c["validation"]})
+        elif decision.action == "demote":
+            champions.write_champion(artifacts.models_dir, target, None)
+        for event in decision.events:
+            champions.record_event(artifacts.models_dir, target, event)
+        context.log.info(f"{decision.action}: {decision.reason}")
+        now = champions.read_champion(artifacts.models_dir, target)
+        return dg.MaterializeResult(
+            metadata={"action": decision.action, "reason": decision.reason, "mlflow_alias": alias,
+                      "champion": (now or {}).get("model", "none"),
+                      "champion_url": dg.MetadataValue.path((now or {}).get("model_url", "")),
+                      "events": dg.MetadataValue.json(decision.events)},
+            check_results=[dg.AssetCheckResult(check_name=check, passed=bool(decision.verdict["passed"]),
+                                               metadata={"problems": dg.MetadataValue.json(decision.verdict["problems"])})],
+        )
+
+    return _champion
+
+
+model_champion_1h = champion_asset("model_champion_1h", TARGET, NUMERIC_MODELS, "NUMERIC",
+                                   "beats_every_baseline_on_validation",
+                                   "buy-and-hold, flat and the zero forecast")
+model_champion_action_24h = champion_asset("model_champion_action_24h", LLM_TARGET, LLM_MODELS, "LLM",
+                                           "beats_every_llm_baseline_on_validation",
+                                           "HOLD, always BUY and the best fixed action")
 
 
 def set_alias(tracking_uri: str, decision) -> str:
@@ -231,9 +248,18 @@ def set_alias(tracking_uri: str, decision) -> str:
         c = decision.candidate
         if decision.demoted and decision.demoted.get("model") != c["model"]:
             client.delete_registered_model_alias(decision.demoted["model"], "champion")
-        if c.get("registered_version") is None:
+        version = c.get("registered_version") or registered_version_of(client, c["model"], c["model_url"])
+        if version is None:
             return "no registered version: pointer only"
-        client.set_registered_model_alias(c["model"], "champion", str(c["registered_version"]))
-        return f"{c['model']} version {c['registered_version']}"
+        client.set_registered_model_alias(c["model"], "champion", str(version))
+        return f"{c['model']} version {version}"
     except Exception as exc:  # noqa: BLE001 - the pointer is the source of truth for serving
         return f"not set ({type(exc).__name__}: {exc})"
+
+
+def registered_version_of(client, model: str, model_url: str) -> str | None:
+    """The registry version whose `model_url` tag names this model version folder (LLM evaluations run
+    outside Dagster and do not carry it)."""
+    versions = client.search_model_versions(f"name = '{model}'")
+    found = [v.version for v in versions if (v.tags or {}).get("model_url") == model_url]
+    return max(found, key=int) if found else None
