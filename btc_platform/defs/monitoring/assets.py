@@ -14,7 +14,7 @@ from datetime import date, timedelta
 import dagster as dg
 import pandas as pd
 
-from btc_platform.defs.coinbase.assets import candles_ref, coinbase_candles_1m
+from btc_platform.defs.coinbase.assets import candles_ref, coinbase_candles_1m, quality_evidence
 from btc_platform.defs.partitions import BACKFILL_POLICY, build_each_partition, day_bounds, daily_by_symbol
 from btc_platform.defs.resources import LakeResource
 from btc_platform.monitoring.coverage_chart import coverage_matrix, write_coverage_png, write_coverage_svg
@@ -62,7 +62,8 @@ def coinbase_candles_1m_quality(context: dg.AssetExecutionContext, lake: LakeRes
         if frame is None:
             raise dg.Failure(f"{key}: no Coinbase candles at {store.display_path(ref)}; materialize coinbase_candles_1m first")
         summary = summarize_candles(frame, start=pd.Timestamp(start), end=pd.Timestamp(end),
-                                    interval=pd.Timedelta(minutes=1), dataset="coinbase_candles_1m", partition=key)
+                                    interval=pd.Timedelta(minutes=1), dataset="coinbase_candles_1m", partition=key,
+                                    **quality_evidence(store, day, symbol))
         summary["listed"] = day >= PRODUCT_START_DATES[symbol]
         summary["blocking_failures"] = blocking_failures(summary, min_coverage=MIN_COVERAGE)
         summary["warnings"] = warnings(summary) if summary["listed"] else []
