@@ -3,11 +3,18 @@
 One request sequence covers the run's whole window (a backfill chunk), then rows are split into
 daily partitions. Spot falls back to Coinbase's own 1-hour candles when CoinAPI cannot serve it;
 perpetuals and funding have no fallback and are skipped, which the vendor status records.
+
+OHLCV days get the checks Coinbase's candles get (`monitoring.quality.summarize_candles`): a day with
+OHLC violations (high < low, prices <= 0, negative volume) or adjusted coverage under `MIN_COVERAGE`
+(absent hours count as missing: the listed instruments trade every hour) is refused with a message
+naming it, and nothing is written for it; a written day has its summary beside it (`_quality.json`).
 """
 
 
 import dagster as dg
 import pandas as pd
+
+from btc_platform.monitoring.quality import blocking_failures, summarize_candles
 
 from btc_platform.defs.features.assets import processed_ref
 from btc_platform.defs.metadata import frame_metadata
@@ -26,6 +33,8 @@ from btc_platform.vendors import coinapi
 from btc_platform.vendors.errors import NoAccessError, NoCredentialsError, NotEntitledError
 
 VENDOR = "coinapi"
+SUMMARY_FILE = "_quality.json"
+MIN_COVERAGE = 0.9  # as for Coinbase's candles
 # Outcomes that a fallback may cover (or that skip a dataset): access, not transient failures.
 UNAVAILABLE = (NoCredentialsError, NoAccessError, NotEntitledError)
 
@@ -44,11 +53,35 @@ def _on_day(frame: pd.DataFrame, day) -> pd.DataFrame:
     return frame[(frame["ts"] >= start) & (frame["ts"] < end)].reset_index(drop=True)
 
 
-def _write_days(context, store, dataset: str, frame: pd.DataFrame, extra=None) -> dg.MaterializeResult:
+def day_quality(part: pd.DataFrame, day, key: str, dataset: str, symbol_id: str,
+                coverage: bool = True) -> dict:
+    """The quality summary of one day of hourly OHLCV bars, `blocking_failures` included."""
+    start, end = day_bounds(day)
+    summary = summarize_candles(part, start=pd.Timestamp(start), end=pd.Timestamp(end), interval=pd.Timedelta("1h"),
+                                dataset=dataset, partition=key)
+    listed = day >= coinapi.SYMBOL_START_DATES.get(symbol_id, day)
+    summary["listed"] = listed
+    summary["blocking_failures"] = blocking_failures(summary, min_coverage=MIN_COVERAGE if coverage else None)
+    return summary
+
+
+def _write_days(context, store, dataset: str, frame: pd.DataFrame, extra=None, symbol_id=None) -> dg.MaterializeResult:
     def build(key, day, symbol):
         part = _on_day(frame, day)
-        written = store.write(coinapi_ref(dataset, day, symbol), part)
-        return {**frame_metadata(part, written.path), **(extra or {})}
+        ref = coinapi_ref(dataset, day, symbol)
+        summary = None
+        if "open" in part:  # candle-shaped: the same sanity checks as Coinbase's candles
+            summary = day_quality(part, day, key, dataset, symbol_id(symbol) if symbol_id else "")
+            if summary["blocking_failures"]:
+                raise dg.Failure(f"{dataset} {key} (vendor {VENDOR}): refused, nothing written: "
+                                 + "; ".join(summary["blocking_failures"]))
+        written = store.write(ref, part)
+        meta = {**frame_metadata(part, written.path), **(extra or {})}
+        if summary is not None:
+            store.write_json(ref, SUMMARY_FILE, summary)
+            meta.update(coverage=float(summary["coverage"]), missing_bars=summary["missing_bars"],
+                        ohlc_violations=summary["ohlc_violations"])
+        return meta
 
     return build_each_partition(context, build)
 
@@ -88,6 +121,11 @@ def coinapi_spot_ohlcv_1h(context: dg.AssetExecutionContext, lake: LakeResource,
             if candles is None:
                 raise dg.Failure(f"{key}: CoinAPI spot unavailable ({reason}) and no candles_1h to fall back on")
             part = fallback_frame(candles, symbol)
+            # Coverage: hours without trades are left out of the fallback on purpose.
+            summary = day_quality(part, day, key, "coinapi_spot_ohlcv", coinapi.SPOT_SYMBOLS[symbol], coverage=False)
+            if summary["blocking_failures"]:
+                raise dg.Failure(f"coinapi_spot_ohlcv {key} (fallback:coinbase): refused, nothing written: "
+                                 + "; ".join(summary["blocking_failures"]))
             written = store.write(coinapi_ref("coinapi_spot_ohlcv", day, symbol), part)
             status.mark_degraded(asset, key, VENDOR, "ohlcv_history", "fallback", reason)
             return {**frame_metadata(part, written.path), "served_by": "fallback:coinbase", "fallback_reason": reason}
@@ -96,7 +134,7 @@ def coinapi_spot_ohlcv_1h(context: dg.AssetExecutionContext, lake: LakeResource,
     for key, _, _ in partitions_in_run(context):
         status.clear_degraded(asset, key)
     return _write_days(context, store, "coinapi_spot_ohlcv", fetched.frame,
-                       {"served_by": "coinapi", "no_data": fetched.no_data})
+                       {"served_by": "coinapi", "no_data": fetched.no_data}, coinapi.SPOT_SYMBOLS.get)
 
 
 def fallback_frame(candles: pd.DataFrame, symbol: str) -> pd.DataFrame:
@@ -110,7 +148,7 @@ def fallback_frame(candles: pd.DataFrame, symbol: str) -> pd.DataFrame:
     }).reset_index(drop=True)
 
 
-def _skippable(context, lake, coinapi_api, endpoint, dataset, fetch):
+def _skippable(context, lake, coinapi_api, endpoint, dataset, fetch, symbol_id=None):
     """Perpetuals and funding: no fallback. Unavailable -> skipped (no materialization) and recorded."""
     status, asset = lake.vendor_status(), context.asset_key.to_user_string()
     if skip_without_credentials(context, status, coinapi_api, [endpoint]):
@@ -122,7 +160,7 @@ def _skippable(context, lake, coinapi_api, endpoint, dataset, fetch):
         return
     for key in context.partition_keys:
         status.clear_degraded(asset, key)
-    yield _write_days(context, lake.lake(), dataset, fetched.frame, {"no_data": fetched.no_data})
+    yield _write_days(context, lake.lake(), dataset, fetched.frame, {"no_data": fetched.no_data}, symbol_id)
 
 
 @dg.asset(
@@ -137,7 +175,8 @@ def _skippable(context, lake, coinapi_api, endpoint, dataset, fetch):
 def coinapi_perp_ohlcv_1h(context: dg.AssetExecutionContext, lake: LakeResource, coinapi_api: CoinAPIResource):
     yield from _skippable(context, lake, coinapi_api, "ohlcv_history", "coinapi_perp_ohlcv",
                           lambda http, symbol, start, end, key: coinapi.fetch_ohlcv(
-                              http, perp_symbol_id(symbol), start, end, symbol=symbol, partition=key))
+                              http, perp_symbol_id(symbol), start, end, symbol=symbol, partition=key),
+                          perp_symbol_id)
 
 
 @dg.asset(

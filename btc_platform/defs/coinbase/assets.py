@@ -1,15 +1,23 @@
 """Coinbase Exchange 1-minute candles, one partition per UTC day and product."""
 
 
+from datetime import timedelta
+
 import dagster as dg
+import pandas as pd
 
 from btc_platform.defs.metadata import frame_metadata
 from btc_platform.defs.partitions import BACKFILL_POLICY, build_each_partition, day_bounds, daily_by_symbol
 from btc_platform.defs.resources import CoinbaseResource, LakeResource
 from btc_platform.lake import PartitionRef
+from btc_platform.monitoring.quality import combine_profiles, liquidity_profile
 from btc_platform.vendors import coinbase
 
 ZONE, DATASET = "raw", "coinbase_candles"
+PROFILE_DAYS = 7  # previous days whose candles make a product's liquidity profile
+# CoinAPI's hourly bars of the same venue (written by defs/coinapi as coinapi_ref; not imported from
+# there: defs.coinapi imports the features layer, which imports the quality asset that uses this).
+SPOT_REFERENCE = ("raw", "coinapi_spot_ohlcv", "1h")
 
 
 def candles_ref(day, symbol) -> PartitionRef:
@@ -56,3 +64,29 @@ def coinbase_candles_1m(
             }
 
         return build_each_partition(context, build)
+
+
+def quality_evidence(store, day, symbol) -> dict:
+    """What the quality summary of a day weighs its gaps with (`summarize_candles` keyword arguments):
+    - `profile`: the product's liquidity over the up to `PROFILE_DAYS` previous days in the lake (the
+      day's own absences must not vouch for themselves; without any, the day's own profile is used);
+    - `reference`: CoinAPI's hourly COINBASE_SPOT bars of the day where ingested. Rows served from
+      Coinbase's own candles (`fallback:coinbase`) are no second opinion and are left out. The asset
+      graph cannot order it first (CoinAPI spot falls back on candles_1h, which needs this summary):
+      a day checked before its CoinAPI bars land is checked without them."""
+    profiles = []
+    for k in range(1, PROFILE_DAYS + 1):
+        d = day - timedelta(days=k)
+        if d < coinbase.PRODUCT_START_DATES.get(symbol, d):
+            break
+        frame = store.read(candles_ref(d, symbol), columns=["ts", "volume"])
+        if frame is not None:
+            start, end = day_bounds(d)
+            profiles.append(liquidity_profile(frame, start=pd.Timestamp(start), end=pd.Timestamp(end), source="history"))
+    zone, dataset, interval = SPOT_REFERENCE
+    spot = store.read(PartitionRef(zone, dataset, day, symbol=symbol, interval=interval))
+    if spot is not None and "source" in spot:
+        spot = spot[spot["source"] == "coinapi"]
+    use_spot = spot is not None and len(spot) > 0
+    return {"profile": combine_profiles(profiles), "reference": spot[["ts", "volume"]] if use_spot else None,
+            "reference_interval": interval if use_spot else None}
