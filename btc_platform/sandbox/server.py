@@ -26,6 +26,7 @@ import random
 import re
 import socket
 import struct
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -79,6 +80,11 @@ class TokenBuckets:
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True  # a hung client must not keep the process alive
     sandbox: "SandboxServer"
+
+    def handle_error(self, request, client_address) -> None:
+        # A client that gave up (its deadline during a trickle, a reset) is expected, not a traceback.
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -212,7 +212,7 @@ class VendorHTTP:
     timeout_s: float = 15.0
     attempt_deadline_s: float = 60.0
     budget_s: float = 300.0
-    max_attempts: int = 8
+    max_attempts: int = 12  # with backoff up to 30 s, the time budget is what usually ends a request
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
     retry_after_max_s: float = 120.0  # a vendor asking for longer than this still gets retried at the cap
