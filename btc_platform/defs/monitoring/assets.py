@@ -8,6 +8,7 @@ processed layer refuses a partition whose summary records them. Outliers and low
 
 
 import base64
+import hashlib
 import io
 from datetime import date, timedelta
 
@@ -67,6 +68,8 @@ def coinbase_candles_1m_quality(context: dg.AssetExecutionContext, lake: LakeRes
         summary["listed"] = day >= PRODUCT_START_DATES[symbol]
         summary["blocking_failures"] = blocking_failures(summary, min_coverage=MIN_COVERAGE)
         summary["warnings"] = warnings(summary) if summary["listed"] else []
+        # What was checked: the gate compares it with the data it is about to use (require_clean).
+        summary["content_sha256"] = content_fingerprint(frame)
         summaries[key] = summary
         return {
             "summary_path": dg.MetadataValue.path(store.write_json(ref, SUMMARY_FILE, summary)),
@@ -155,11 +158,29 @@ def coverage_report(context: dg.AssetExecutionContext, config: CoverageReportCon
     })
 
 
-def require_clean(store, ref, partition: str) -> None:
-    """Refuse to build on a partition whose quality summary is missing or records blocking failures."""
+def content_fingerprint(frame: pd.DataFrame) -> str:
+    """A hash of a frame's columns and values: equal frames (as read back from the lake) hash alike."""
+    digest = hashlib.sha256(",".join(map(str, frame.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def require_clean(store, ref, partition: str, frame: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The partition's data, refused unless its quality summary checked exactly this data and recorded
+    no blocking failure. A summary left from an earlier ingest (the data was replaced since) is stale.
+
+    Pass `frame` when it is already read, so the data checked is the data used."""
     summary = store.read_json(ref, SUMMARY_FILE)
     if summary is None:
         raise dg.Failure(f"{partition}: no quality summary beside {store.display_path(ref)}; "
                          "materialize coinbase_candles_1m_quality first")
+    frame = store.read(ref) if frame is None else frame
+    if frame is None:
+        raise dg.Failure(f"{partition}: no data at {store.display_path(ref)}")
+    if summary.get("content_sha256") != content_fingerprint(frame):
+        raise dg.Failure(f"{partition}: the quality summary beside {store.display_path(ref)} checked other data "
+                         "than the partition holds now (it was re-ingested since); materialize "
+                         "coinbase_candles_1m_quality for it again")
     if summary.get("blocking_failures"):
         raise dg.Failure(f"{partition}: blocked by quality checks: {'; '.join(summary['blocking_failures'])}")
+    return frame
