@@ -32,6 +32,37 @@ KEY_ENV = {
 }
 
 
+# Every numeric variable the platform reads, with its default and smallest sane value.
+NUMERIC_ENV = {
+    "ALPHAVANTAGE_REQUESTS_PER_DAY": (25, 1),  # the plan's daily budget (free plan: 25)
+    "ALPHAVANTAGE_REQUESTS_PER_MINUTE": (5, 1),  # the plan's pace (free plan: 5)
+    "BTC_PLATFORM_TRAINING_GPUS": (None, 0),  # GPUs per training pod; unset: the launcher's default
+}
+
+
+def env_int(name: str, env: dict[str, str] | None = None) -> int | None:
+    """`name` as a whole number (its NUMERIC_ENV default when unset or empty); a bad value fails naming
+    the variable and the value, rather than as a bare int() error deep inside a run."""
+    env = os.environ if env is None else env
+    default, minimum = NUMERIC_ENV[name]
+    text = (env.get(name) or "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{name}={env[name]!r}: expected a whole number") from None
+    if value < minimum:
+        raise ValueError(f"{name}={env[name]!r}: expected a whole number >= {minimum}")
+    return value
+
+
+def check_numeric_env(env: dict[str, str] | None = None) -> None:
+    """Fail up front on any bad numeric variable (entry points call this before starting work)."""
+    for name in NUMERIC_ENV:
+        env_int(name, env)
+
+
 @dataclass(frozen=True)
 class Settings:
     lake_url: str = "./data/lake"

@@ -18,16 +18,17 @@ from pathlib import Path
 
 import dagster as dg
 
-from btc_platform.config import prepare_instance_home
+from btc_platform.config import check_numeric_env, prepare_instance_home
 from btc_platform.defs.evaluation.assets import LLM_MODELS, NUMERIC_MODELS
 from btc_platform.defs.features.assets import LOOKAHEAD_DAYS, TIMEFRAMES
-from btc_platform.defs.partitions import HISTORY_START, range_tags
+from btc_platform.defs.partitions import HISTORY_START, last_closed_day, range_tags
+from btc_platform.vendors.coinbase import PRODUCT_START_DATES
 from btc_platform.sandbox import SandboxServer
 from btc_platform.sandbox.registry import vendor_env
 
+INGEST_ASSETS = ["coinbase_candles_1m", "coinbase_candles_1m_quality"]
 DAILY_ASSETS = [
-    "coinbase_candles_1m",
-    "coinbase_candles_1m_quality",
+    *INGEST_ASSETS,
     *(f"candles_{tf}" for tf in TIMEFRAMES),
     *(f"technical_features_{tf}" for tf in TIMEFRAMES),
     "multi_timeframe_features_1h",
@@ -61,6 +62,88 @@ class DemoResult:
     seconds: float = 0.0
     training_runs: dict[str, str] = field(default_factory=dict)
     facts: dict = field(default_factory=dict)
+    # Days whose quality checks blocked them, by product, with the reasons; and what they stopped.
+    blocked: dict[str, dict[date, list[str]]] = field(default_factory=dict)
+    stopped: list[str] = field(default_factory=list)
+
+
+def check_arguments(start: date, days: int, symbols: list[str], replay: list[str] = (),
+                    now=None) -> dict[str, str]:
+    """Refuse up front what would only fail after minutes of backfills (or build nothing), naming the
+    argument; returns the replay folders by product."""
+    if days < 1:
+        raise ValueError(f"--days {days}: the window needs at least 1 day")
+    unknown = [s for s in symbols if s not in PRODUCT_START_DATES]
+    if unknown or not symbols:
+        raise ValueError(f"--symbols {','.join(symbols)}: {', '.join(unknown) or 'nothing'} is not a product "
+                         f"the platform ingests; choose from {','.join(PRODUCT_START_DATES)}")
+    for symbol in symbols:
+        if start < PRODUCT_START_DATES[symbol]:
+            raise ValueError(f"--start {start}: {symbol} trades on Coinbase from {PRODUCT_START_DATES[symbol]}")
+    # The demo also ingests the days its targets look ahead to: they must have ended too.
+    last, closed = start + timedelta(days=days - 1), last_closed_day(now)
+    through = last + timedelta(days=LOOKAHEAD_DAYS)
+    if through > closed:
+        latest = closed - timedelta(days=days - 1 + LOOKAHEAD_DAYS)
+        raise ValueError(f"--start {start} --days {days}: the window ends on {last} and its targets look "
+                         f"{LOOKAHEAD_DAYS} days ahead, to {through}, after the last closed UTC day {closed} "
+                         f"(start on or before {latest})")
+    folders = {}
+    for item in replay:
+        symbol, sep, folder = item.partition("=")
+        if not sep or symbol not in symbols or not Path(folder).is_dir():
+            raise ValueError(f"--replay {item}: expected SYMBOL=DIR with SYMBOL among --symbols and DIR a folder "
+                             "of Binance 1-minute kline CSVs")
+        folders[symbol] = folder
+    return folders
+
+
+def window_segments(first: date, last: date, excluded) -> list[tuple[date, date]]:
+    """The runs of consecutive days in first..last that avoid `excluded`: one range run each."""
+    segments, begin, day = [], None, first
+    while day <= last:
+        if day in excluded:
+            if begin is not None:
+                segments.append((begin, day - timedelta(days=1)))
+            begin = None
+        elif begin is None:
+            begin = day
+        day += timedelta(days=1)
+    if begin is not None:
+        segments.append((begin, last))
+    return segments
+
+
+def blocked_days(lake, symbol: str, first: date, last: date) -> dict[date, list[str]]:
+    """Days of `symbol` in first..last whose quality summary records blocking failures, with them."""
+    from btc_platform.defs.coinbase.assets import candles_ref
+    from btc_platform.defs.monitoring.assets import SUMMARY_FILE
+
+    out = {}
+    for day in (first + timedelta(days=n) for n in range((last - first).days + 1)):
+        summary = lake.read_json(candles_ref(day, symbol), SUMMARY_FILE) or {}
+        if summary.get("blocking_failures"):
+            out[day] = list(summary["blocking_failures"])
+    return out
+
+
+def blocked_lines(outcome: DemoResult) -> list[str]:
+    """The summary's lines for the days quality checks blocked, and for the runs that stopped beside them."""
+    lines = [f"  blocked:    {symbol} {day}: {'; '.join(reasons)} (the day, and what needs it, not built)"
+             for symbol, days in outcome.blocked.items() for day, reasons in sorted(days.items())]
+    return lines + [f"  stopped:    {line}" for line in outcome.stopped]
+
+
+def step_failures(result: dg.ExecuteInProcessResult) -> list[tuple[str, str, str]]:
+    """(step, error class, first line of its message) of each failed step of a run."""
+    out = []
+    for event in result.all_events:
+        if event.event_type == dg.DagsterEventType.STEP_FAILURE:
+            error = event.step_failure_data.error
+            while error.cause is not None and error.cls_name == "DagsterExecutionStepExecutionError":
+                error = error.cause  # the user code's own error
+            out.append((event.step_key, error.cls_name, error.message.strip().splitlines()[0]))
+    return out
 
 
 # Runs log to the instance (and the UI); the terminal shows warnings and the demo's own summary.
@@ -113,16 +196,7 @@ def run_demo(start: date, days: int, symbols: list[str], instance: dg.DagsterIns
     outcome.runs += 3
     log(f"  FRED vintages (with their history), CryptoQuant, Alpha Vantage, Fear & Greed ingested to {last_day}")
     for symbol in symbols:
-        # One run per product over the window, as a backfill chunk runs; the days past the window
-        # that the window's forward targets look ahead to are ingested too.
-        materialize_selection(defs, instance, resources, DAILY_ASSETS,
-                              tags=range_tags(start, last_day + timedelta(days=LOOKAHEAD_DAYS), symbol))
-        materialize_selection(defs, instance, resources, TARGET_ASSETS, tags=range_tags(start, last_day, symbol))
-        materialize_selection(defs, instance, resources, VENDOR_PRODUCT_ASSETS,
-                              tags=range_tags(start - timedelta(days=8), last_day, symbol))
-        materialize_selection(defs, instance, resources, CONTEXT_ASSETS, tags=range_tags(start, last_day, symbol))
-        outcome.runs += 4
-        log(f"  {symbol}: {start}..{last_day} ingested (Coinbase, CoinAPI), checked, processed, in context, loaded")
+        build_product(defs, instance, resources, symbol, start, last_day, outcome, log)
     materialize_selection(defs, instance, resources, ["vendor_status", "warehouse_vendor_status", "coverage_report"])
     # The dbt models build the window's days in one run, as a backfill of the day partitions does.
     materialize_selection(defs, instance, resources, dbt_model_keys(defs, "training_table_1h"),
@@ -157,6 +231,49 @@ def run_demo(start: date, days: int, symbols: list[str], instance: dg.DagsterIns
     log("  models evaluated on validation and test (LLM answers decoded into actions), leaderboard built, champion decided")
     outcome.seconds = time.monotonic() - began
     return outcome
+
+
+def build_product(defs, instance, resources, symbol: str, start: date, last_day: date, outcome: DemoResult,
+                  log=print) -> None:
+    """One product's window: ingested and checked in one run (with the days its targets look ahead to),
+    then processed and loaded in one run per stretch of days between blocked ones, as backfill chunks run.
+
+    A blocked day stops only what depends on it: its own partitions, and the targets that wait for it
+    (day D's targets wait for D+LOOKAHEAD_DAYS). Runs that still fail beside a blocked day are listed
+    in `outcome.stopped`; a failure with no blocked day behind it fails the demo."""
+    from btc_platform.config import Settings
+    from btc_platform.lake import Lake
+
+    ingest_last = last_day + timedelta(days=LOOKAHEAD_DAYS)
+    ingest = materialize_selection(defs, instance, resources, INGEST_ASSETS,
+                                   tags=range_tags(start, ingest_last, symbol), raise_on_error=False)
+    blocked = blocked_days(Lake(Settings.from_env().lake_url), symbol, start, ingest_last)
+    explained = {("coinbase_candles_1m_quality", "DagsterAssetCheckFailedError")} if blocked else set()
+    unexplained = [f for f in step_failures(ingest) if f[:2] not in explained]
+    if unexplained or (not ingest.success and not blocked):
+        raise RuntimeError(f"{symbol} {start}..{ingest_last}: ingest failed: "
+                           + "; ".join(f"{step}: {message}" for step, _, message in unexplained))
+    if blocked:
+        outcome.blocked[symbol] = blocked
+        for day, reasons in blocked.items():
+            log(f"  {symbol} {day} blocked by its quality checks ({'; '.join(reasons)}): what needs it is skipped")
+    targets_wait_for = {day - timedelta(days=LOOKAHEAD_DAYS) for day in blocked}
+    stages = [
+        (DAILY_ASSETS[len(INGEST_ASSETS):], start, ingest_last, set(blocked)),
+        (TARGET_ASSETS, start, last_day, set(blocked) | targets_wait_for),
+        (VENDOR_PRODUCT_ASSETS, start - timedelta(days=8), last_day, set()),
+        (CONTEXT_ASSETS, start, last_day, set(blocked)),
+    ]
+    outcome.runs += 1
+    for selection, first, last, excluded in stages:
+        for a, b in window_segments(first, last, excluded):
+            result = materialize_selection(defs, instance, resources, selection, tags=range_tags(a, b, symbol),
+                                           raise_on_error=not blocked)
+            outcome.runs += 1
+            outcome.stopped += [f"{symbol} {a}..{b} {step} (run {result.run_id[:8]}): {message}"
+                                for step, _, message in step_failures(result)]
+    log(f"  {symbol}: {start}..{last_day} ingested (Coinbase, CoinAPI), checked, processed, in context, loaded"
+        + (f" (but {len(blocked)} blocked days)" if blocked else ""))
 
 
 def ensure_base_model(instance: dg.DagsterInstance, log=print) -> str:
@@ -261,6 +378,8 @@ def print_summary(instance: dg.DagsterInstance, outcome: DemoResult, log=print) 
         for line in mark_champion(str(board.get("leaderboard", "")), champion):
             log(f"    {line}")
         log(f"  champion:   {champion.get('champion', 'none')} ({champion.get('action')}: {champion.get('reason')})")
+    for line in blocked_lines(outcome):
+        log(line)
     log("Open the UI on the same instance with: make ui")
 
 
@@ -272,13 +391,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--replay", action="append", default=[], metavar="SYMBOL=DIR",
                         help="replay real 1-minute candles for SYMBOL from DIR (Binance kline CSVs)")
     args = parser.parse_args(argv)
+    symbols = [s.strip() for s in args.symbols.split(",") if s.strip()]
+    try:
+        replay = check_arguments(args.start, args.days, symbols, args.replay)
+        check_numeric_env()
+    except ValueError as error:
+        parser.error(str(error))
 
     os.environ.setdefault("DAGSTER_HOME", str(Path("data/dagster_home").resolve()))
     prepare_instance_home(Path(os.environ["DAGSTER_HOME"]))
     # The demo's terminal shows its own summary; Dagster's beta/preview notices go to the run logs.
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     warnings.filterwarnings("ignore", category=dg.PreviewWarning)
-    replay = dict(item.split("=", 1) for item in args.replay)
     with SandboxServer(replay=replay) as sandbox:
         # Every vendor through the sandbox, with the keys it accepts. Its Alpha Vantage twin gets no
         # per-minute limit so the demo doesn't wait out the free plan's 5 calls a minute.
@@ -287,7 +411,7 @@ def main(argv: list[str] | None = None) -> None:
         os.environ["ALPHAVANTAGE_REQUESTS_PER_MINUTE"] = "600"
         print(f"Vendor sandbox at {sandbox.url}; building {args.days} days from {args.start} for {args.symbols}")
         with dg.DagsterInstance.get() as instance:
-            outcome = run_demo(args.start, args.days, args.symbols.split(","), instance)
+            outcome = run_demo(args.start, args.days, symbols, instance)
             print_summary(instance, outcome)
 
 

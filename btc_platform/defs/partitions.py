@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta, timezone
 import dagster as dg
 
 from btc_platform.vendors.coinbase import PRODUCT_START_DATES
+from btc_platform.vendors.errors import MalformedPayloadError
 
 # Beta features relied on deliberately (range backfills, lookback and look-ahead mappings): their
 # notices would repeat at every definitions load, in every run and every test.
@@ -63,9 +64,25 @@ def range_tags(first: date, last: date, symbol: str | None = None) -> dict[str, 
 BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=366)
 
 
+def last_closed_day(now: datetime | None = None) -> date:
+    """The latest UTC day that has ended. A later day's data is not final, or does not exist yet."""
+    return (now or datetime.now(timezone.utc)).astimezone(timezone.utc).date() - timedelta(days=1)
+
+
+def refuse_open_days(days: list[date], what: str, now: datetime | None = None) -> None:
+    """Fail naming the first of `days` after the last closed UTC day (and how many more there are)."""
+    last = last_closed_day(now)
+    late = sorted(d for d in days if d > last)
+    if late:
+        more = f" (and {len(late) - 1} later days)" if len(late) > 1 else ""
+        raise ValueError(f"{what} {late[0]}{more} is after the last closed UTC day {last}: "
+                         "a day can be built only once it has ended")
+
+
 def partitions_in_run(context: dg.AssetExecutionContext) -> list[tuple[str, date, str | None]]:
     """(key, day, symbol) of every partition the run targets, oldest first; symbol is None for
-    assets partitioned by day only."""
+    assets partitioned by day only. A run that targets a day not yet closed fails before any work
+    (range tags can name days the partitions definition does not have yet)."""
     rows = []
     for key in map(str, context.partition_keys):
         if "|" in key:
@@ -73,6 +90,10 @@ def partitions_in_run(context: dg.AssetExecutionContext) -> list[tuple[str, date
             rows.append((key, date.fromisoformat(parsed["date"]), parsed["symbol"]))
         else:
             rows.append((key, date.fromisoformat(key), None))
+    try:
+        refuse_open_days([day for _, day, _ in rows], f"{context.asset_key.to_user_string()}: partition day")
+    except ValueError as error:
+        raise dg.Failure(str(error)) from None
     return sorted(rows, key=lambda r: (r[2] or "", r[1]))
 
 
@@ -86,19 +107,37 @@ def run_window(context: dg.AssetExecutionContext) -> tuple[datetime, datetime]:
 def build_each_partition(context: dg.AssetExecutionContext, build) -> dg.MaterializeResult:
     """Run `build(key, day, symbol) -> metadata` for each partition of the run, in day order.
 
-    Each partition is written whole by `build`. If one fails, the partitions already built are
-    recorded as materialized before the failure propagates, so a backfill chunk loses nothing good.
+    Each partition is written whole by `build`. A partition refused for its own data (`dg.Failure`:
+    a check or a missing input; a malformed vendor payload) does not stop the others: the run builds
+    the rest, then fails naming the refused ones. Anything else (credentials, rate limits, an outage,
+    a bug) would fail every later day too, so it stops the run at once. Either way the partitions
+    already built are recorded as materialized first, so a backfill chunk loses nothing good.
     """
     built: dict[str, dict] = {}
+    refused: list[tuple[str, Exception]] = []
     targets = partitions_in_run(context)
+
+    def record_built() -> None:
+        if len(targets) > 1:
+            for done, metadata in built.items():
+                context.log_event(dg.AssetMaterialization(context.asset_key, partition=done, metadata=metadata))
+
     for key, day, symbol in targets:
         try:
             built[key] = build(key, day, symbol)
+        except (dg.Failure, MalformedPayloadError) as error:
+            refused.append((key, error))
         except Exception:
-            if len(targets) > 1:
-                for done, metadata in built.items():
-                    context.log_event(dg.AssetMaterialization(context.asset_key, partition=done, metadata=metadata))
+            record_built()
             raise
+    if refused:
+        record_built()
+        if len(refused) == 1:
+            raise refused[0][1]
+        listed = "; ".join(f"{getattr(e, 'description', None) or e}" for _, e in refused[:5])
+        raise dg.Failure(f"{len(refused)} of {len(targets)} partitions refused (the others were built): {listed}"
+                         + (" ..." if len(refused) > 5 else ""),
+                         metadata={"refused_partitions": dg.MetadataValue.json([k for k, _ in refused])})
     if len(targets) == 1:
         return dg.MaterializeResult(metadata=built[targets[0][0]])
     rows = {k: m.get("dagster/row_count", 0) for k, m in built.items()}

@@ -15,7 +15,7 @@ from typing import ClassVar
 import dagster as dg
 import pandas as pd
 
-from btc_platform.config import BASE_URL_ENV, DEFAULT_BASE_URLS, KEY_ENV, Settings
+from btc_platform.config import BASE_URL_ENV, DEFAULT_BASE_URLS, KEY_ENV, Settings, env_int
 from btc_platform.lake import Lake
 from btc_platform.vendor_status import VendorStatusStore
 from btc_platform.vendors import alphavantage, coinapi, coinbase, cryptoquant, feargreed, fred
@@ -246,8 +246,8 @@ def build_resources(settings: Settings | None = None) -> dict:
         "alphavantage_api": AlphaVantageResource(
             base_url=vendor_base_url("alphavantage"),
             api_key=vendor_key("alphavantage"),
-            requests_per_day=int(os.environ.get("ALPHAVANTAGE_REQUESTS_PER_DAY", 25)),
-            requests_per_minute=int(os.environ.get("ALPHAVANTAGE_REQUESTS_PER_MINUTE", 5)),
+            requests_per_day=env_int("ALPHAVANTAGE_REQUESTS_PER_DAY"),
+            requests_per_minute=env_int("ALPHAVANTAGE_REQUESTS_PER_MINUTE"),
         ),
         "feargreed_api": FearGreedResource(base_url=vendor_base_url("feargreed")),
         "lake": LakeResource(url=env_or_default("BTC_PLATFORM_LAKE_URL", settings.lake_url)),

@@ -16,6 +16,7 @@ import sys
 
 import dagster as dg
 
+from btc_platform.config import env_int
 from btc_platform.training.runtime import DEFAULT_MLFLOW_DIR, sqlite_tracking_uri
 
 MODES = ("subprocess", "k8s")
@@ -121,7 +122,7 @@ def training_launcher_resource() -> TrainingLauncherResource:
     if os.environ.get("BTC_PLATFORM_TRAINING_NODE_SELECTOR"):
         options["node_selector"] = json.loads(os.environ["BTC_PLATFORM_TRAINING_NODE_SELECTOR"])
     if os.environ.get("BTC_PLATFORM_TRAINING_GPUS"):
-        options["gpus"] = int(os.environ["BTC_PLATFORM_TRAINING_GPUS"])
+        options["gpus"] = env_int("BTC_PLATFORM_TRAINING_GPUS")
     for field, var in (("image", "BTC_PLATFORM_TRAINING_IMAGE"), ("namespace", "BTC_PLATFORM_TRAINING_NAMESPACE"),
                        ("tolerations_json", "BTC_PLATFORM_TRAINING_TOLERATIONS"),
                        ("secret_name", "BTC_PLATFORM_TRAINING_SECRET"),
