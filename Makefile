@@ -13,8 +13,9 @@ $(VENV)/.synced: pyproject.toml uv.lock
 	uv sync --frozen
 	@touch $@
 
+# The instance is created once here, under a lock, before any command can open it from parallel processes.
 setup: $(VENV)/.synced
-	@mkdir -p $(DAGSTER_HOME)
+	@$(PY) -m btc_platform.config
 
 ## The main job: start the vendor sandbox and build the demo window of the whole asset graph.
 demo: setup

@@ -7,6 +7,7 @@ entry points read the environment (through this module), so tests can pass their
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,9 +93,53 @@ def project_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+# The local instance's dagster.yaml. Run monitoring: the daemon (`make ui`) fails runs whose process
+# died (a killed demo, a crashed run worker) instead of leaving them STARTED forever. The local launcher
+# cannot see a dead worker, so such a run is failed once it outlives max_runtime_seconds (4 h: far past
+# a year-long backfill chunk; a run tagged dagster/max_runtime sets its own).
+LOCAL_INSTANCE_CONFIG = """\
+telemetry:
+  enabled: false
+"""
+RUN_MONITORING_CONFIG = """\
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  cancel_timeout_seconds: 180
+  max_runtime_seconds: 14400
+  poll_interval_seconds: 60
+"""
+_INITIALISED = ".initialised"
+
+
 def prepare_instance_home(home: Path) -> None:
-    """The embedded Dagster instance's folder; a new one gets a dagster.yaml without the telemetry notice."""
+    """The embedded Dagster instance's folder, ready before anything uses it in parallel.
+
+    A new folder gets a dagster.yaml (no telemetry notice, run monitoring on); an existing one without
+    run monitoring gets it added. The instance's databases are created once, under a file lock: two
+    processes creating them at once leave two alembic heads, and every later process fails."""
+    import fcntl
+
+    home = Path(home)
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
+    if (home / _INITIALISED).exists() and config.exists() and re.search(r"^run_monitoring:", config.read_text(), re.M):
+        return
+    with open(home / ".init.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not config.exists():
+            config.write_text(LOCAL_INSTANCE_CONFIG + RUN_MONITORING_CONFIG)
+        elif not re.search(r"^run_monitoring:", config.read_text(), re.M):
+            config.write_text(config.read_text().rstrip("\n") + "\n" + RUN_MONITORING_CONFIG)
+        if not (home / _INITIALISED).exists():
+            import dagster as dg
+
+            with dg.DagsterInstance.from_config(str(home)) as instance:
+                instance.get_runs(limit=1)  # creates and stamps the run, event log and schedule databases
+                instance.all_instigator_state()
+            (home / _INITIALISED).write_text("")
+
+
+if __name__ == "__main__":
+    # `python -m btc_platform.config`: prepare $DAGSTER_HOME (the Makefile's setup, before any command).
+    prepare_instance_home(Path(os.environ.get("DAGSTER_HOME") or "data/dagster_home").resolve())

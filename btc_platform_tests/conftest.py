@@ -17,6 +17,12 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
+# An instance in $DAGSTER_HOME is created once, before tests (or processes they start) open it in parallel.
+if os.environ.get("DAGSTER_HOME"):
+    from btc_platform.config import prepare_instance_home
+
+    prepare_instance_home(Path(os.environ["DAGSTER_HOME"]))
+
 
 def shared_data(*parts: str) -> Path:
     """A path under ../shared/data; tests that need it skip with the reason when it is absent."""
