@@ -27,6 +27,14 @@ to wide is one `pivot_table` downstream.
 Time labels: a row is labelled by the OPEN of its window (UTC): a day row sits at 00:00 of its day, an
 hour row at the hour's start. A day's value is only final after the day ends: features must join it
 as of `ts + 1 day` (and an hour's at `ts + 1 hour`).
+
+Short pages: a request names its rows exactly (`from`..`to` in steps of `window`), so an answer with
+fewer rows than the windows of that range that have ended is short: a dropped page tail comes back
+with status 200, or the series really lacks those windows (before its history begins, a day not
+published). It is asked for again before it is accepted: an answer that adds rows is merged (a
+vendor drops rows, it does not invent them: two different values for one time still fail) and asked
+again until the page is whole or an answer adds nothing, at most `SHORT_PAGE_ASKS` requests in all;
+an answer that adds nothing means the series is that short, and the page is kept as it is.
 """
 
 from __future__ import annotations
@@ -54,6 +62,7 @@ STEP = {"day": timedelta(days=1), "hour": timedelta(hours=1)}
 RATE_LIMIT_PER_S = 4.0
 RATE_LIMIT_BURST = 10
 STATUS_ERRORS = {403: NotEntitledError}
+SHORT_PAGE_ASKS = 3  # requests per page at most while answers keep adding rows
 
 COLUMNS = ["ts", "metric", "value", "window", "is_fallback", "source", "ingested_at"]
 
@@ -299,6 +308,25 @@ def parse_page(
 
 
 # -- fetching ---------------------------------------------------------------------------------
+@dataclass
+class ShortPages:
+    """Pages asked again because they held fewer rows than their range, and of them those whose
+    later answers held rows the first lacked (the rest were accepted as the series' real rows)."""
+
+    short_pages: int = 0
+    short_pages_recovered: int = 0
+
+
+def rows_due(first: datetime, last: datetime, window: str, now: datetime | None = None) -> int:
+    """Rows a request for first..last (inclusive) can hold: the windows that have ended by `now`."""
+    step = STEP[window]
+    now = _utc(now or datetime.now(timezone.utc))
+    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    ended = epoch + ((now - epoch) // step) * step - step  # the open of the last window that has ended
+    done = min(last, ended)
+    return 0 if done < first else (done - first) // step + 1
+
+
 def fetch_metric(
     http: VendorHTTP,
     metric: str,
@@ -309,24 +337,43 @@ def fetch_metric(
     partition: str | None = None,
     ingested_at: datetime | None = None,
     max_rows: int = MAX_LIMIT,
+    short: ShortPages | None = None,
 ) -> pd.DataFrame:
-    """One metric's rows labelled in [start, end), oldest first, in the canonical long frame."""
+    """One metric's rows labelled in [start, end), oldest first, in the canonical long frame.
+    Short pages are counted in `short` when given."""
     if metric not in METRICS:
         raise ValueError(f"unknown CryptoQuant metric {metric!r}; known: {sorted(METRICS)}")
     m = METRICS[metric]
     if window not in m.windows:
         raise ValueError(f"{metric} ({m.path}) is published for window {m.windows}, not {window!r}")
+    short = short if short is not None else ShortPages()
     rows: list[tuple[datetime, float]] = []
     for first, last, n in request_windows(start, end, window, max_rows):
-        rows.extend(http.get_json(
-            m.path,
-            {**m.params, "window": window, "from": format_time(first, window),
-             "to": format_time(last, window), "limit": n},
-            endpoint=m.endpoint(window),
-            partition=partition,
-            parse=lambda payload: parse_page(payload, metric=metric, window=window, bounds=(first, last),
-                                             partition=partition),  # inside the retry loop
-        ))
+        def ask():
+            return http.get_json(
+                m.path,
+                {**m.params, "window": window, "from": format_time(first, window),
+                 "to": format_time(last, window), "limit": n},
+                endpoint=m.endpoint(window),
+                partition=partition,
+                parse=lambda payload: parse_page(payload, metric=metric, window=window, bounds=(first, last),
+                                                 partition=partition),  # inside the retry loop
+            )
+
+        page, due = ask(), rows_due(first, last, window)
+        if len({t for t, _ in page}) < due:
+            short.short_pages += 1
+            added = False
+            for _ in range(SHORT_PAGE_ASKS - 1):
+                seen = set(page)
+                new = [r for r in ask() if r not in seen]
+                if not new:
+                    break  # consistent: the series lacks those windows
+                added, page = True, page + new
+                if len({t for t, _ in page}) >= due:
+                    break  # whole
+            short.short_pages_recovered += added
+        rows.extend(page)
     frame = _to_frame(rows, metric, window, partition, ingested_at or datetime.now(timezone.utc))
     log.info("cryptoquant %s window=%s %s: %d rows", metric, window,
              partition or f"{_utc(start):%F}..{_utc(end):%F}", len(frame))
@@ -341,6 +388,7 @@ def fetch_with_fallback(
     partition: str | None = None,
     *,
     ingested_at: datetime | None = None,
+    short: ShortPages | None = None,
 ) -> tuple[pd.DataFrame, str, str | None]:
     """Hourly where the plan allows, else daily: (frame, served window, fallback reason or None).
 
@@ -354,16 +402,16 @@ def fetch_with_fallback(
         raise ValueError(f"unknown CryptoQuant metric {metric!r}; known: {sorted(METRICS)}")
     if "hour" not in m.windows:
         return fetch_metric(http, metric, start, end, window="day", partition=partition,
-                            ingested_at=ingested_at), "day", None
+                            ingested_at=ingested_at, short=short), "day", None
     try:
         frame = fetch_metric(http, metric, start, end, window="hour", partition=partition,
-                             ingested_at=ingested_at)
+                             ingested_at=ingested_at, short=short)
         return frame, "hour", None
     except NotEntitledError as exc:
         reason = str(exc)  # already redacted by VendorHTTP
     log.warning("cryptoquant %s: hourly not in the plan, serving daily instead (%s)", metric, reason)
     frame = fetch_metric(http, metric, start, end, window="day", partition=partition,
-                         ingested_at=ingested_at)
+                         ingested_at=ingested_at, short=short)
     frame["is_fallback"] = True
     return frame, "day", reason
 
@@ -373,6 +421,8 @@ class MetricsFetch:
     frame: pd.DataFrame  # all metrics, long
     served: dict[str, str]  # metric -> "hour" | "day"
     fallbacks: dict[str, str]  # metric -> reason, for those served daily in place of hourly
+    short_pages: int = 0  # pages asked again because they held fewer rows than their range
+    short_pages_recovered: int = 0  # of them, pages whose later answer held rows the first lacked
 
 
 def fetch_metrics(
@@ -386,16 +436,20 @@ def fetch_metrics(
 ) -> MetricsFetch:
     """`fetch_with_fallback` for several metrics (default: all of METRICS) into one long frame."""
     ingested_at = ingested_at or datetime.now(timezone.utc)
-    frames, served, fallbacks = [], {}, {}
+    frames, served, fallbacks, short = [], {}, {}, ShortPages()
     for metric in metrics or list(METRICS):
         frame, window, reason = fetch_with_fallback(http, metric, start, end, partition,
-                                                    ingested_at=ingested_at)
+                                                    ingested_at=ingested_at, short=short)
         frames.append(frame)
         served[metric] = window
         if reason is not None:
             fallbacks[metric] = reason
     frame = pd.concat(frames, ignore_index=True) if frames else empty_frame()
-    return MetricsFetch(frame=frame[COLUMNS], served=served, fallbacks=fallbacks)
+    if short.short_pages:
+        log.info("cryptoquant %s: %d short pages asked again, %d of them recovered rows, the rest kept as the "
+                 "series' real rows", partition or "", short.short_pages, short.short_pages_recovered)
+    return MetricsFetch(frame=frame[COLUMNS], served=served, fallbacks=fallbacks,
+                        short_pages=short.short_pages, short_pages_recovered=short.short_pages_recovered)
 
 
 def probe(http: VendorHTTP, endpoint: str) -> None:
@@ -444,7 +498,7 @@ def _to_frame(rows, metric: str, window: str, partition: str | None, ingested_at
 
 
 __all__ = [
-    "COLUMNS", "ENDPOINTS", "METRICS", "MAX_LIMIT", "Metric", "MetricsFetch",
+    "COLUMNS", "ENDPOINTS", "METRICS", "MAX_LIMIT", "Metric", "MetricsFetch", "ShortPages", "rows_due",
     "fetch_metric", "fetch_metrics", "fetch_with_fallback", "make_http", "parse_page", "probe",
     "request_windows",
 ]

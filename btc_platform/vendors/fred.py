@@ -19,6 +19,14 @@ chunks of at most 2000, and merges the chunks: a value that was current across a
 back as two clipped rows, which are coalesced into one; identical duplicates collapse; two different
 values for the same observation and real-time day fail the fetch.
 
+Short pages: every page's envelope says how many rows the query holds (`count`) and which of them the
+page is (`offset`, `limit`), so a page with fewer rows than min(limit, count - offset) lost some on the
+way (a dropped page tail comes back with status 200). It is asked for again before it is accepted: an
+answer that adds rows is merged (a vendor drops rows, it does not invent them: two different values
+for one observation and real-time day still fail) and asked again until the page is whole or an
+answer adds nothing, at most `SHORT_PAGE_ASKS` requests in all; an answer that adds nothing is taken
+as FRED's real answer, and the fetch says so (`short_pages` - `short_pages_recovered`).
+
 Errors: FRED answers a bad or missing key with HTTP 400 whose `error_message` mentions `api_key`:
 that is `NoAccessError`; other 400s (unknown series, bad parameters, the vintage cap) are
 `BadRequestError`; 423 (a locked series) is `NotEntitledError`; 404 a `BadRequestError` (a wrong
@@ -56,6 +64,7 @@ VINTAGE_DATES_LIMIT = 10_000  # vintage dates per page
 MAX_VINTAGE_DATES = 2000  # vintage dates per real-time window of one observations request
 REALTIME_MIN = "1776-07-04"
 REALTIME_MAX = "9999-12-31"
+SHORT_PAGE_ASKS = 3  # requests per page at most while answers keep adding rows
 
 
 @dataclass(frozen=True)
@@ -300,6 +309,8 @@ class FredFetch:
     pages: int  # observation pages read
     requests: int  # HTTP requests sent, retries and the vintage-date listing included
     chunks: int = 1  # real-time windows requested (vintages)
+    short_pages: int = 0  # pages asked again because they held fewer rows than their envelope says
+    short_pages_recovered: int = 0  # of them, pages whose later answer held rows the first lacked
 
 
 def _day(x: str | date | datetime | pd.Timestamp | None) -> str | None:
@@ -312,16 +323,49 @@ def _day(x: str | date | datetime | pd.Timestamp | None) -> str | None:
     return f"{pd.Timestamp(x):%Y-%m-%d}"
 
 
-def _pages(http, series_id, params, *, api_key, partition, page_limit, ingested_at) -> tuple[list[pd.DataFrame], int]:
+@dataclass
+class ShortPages:
+    short_pages: int = 0  # pages asked again because they held fewer rows than their envelope says
+    short_pages_recovered: int = 0  # of them, pages whose later answer held rows the first lacked
+
+
+def _whole_page(ask, merge, size, short: ShortPages):
+    """`ask()` -> (rows, count): the page, asked again while it holds fewer than `size(count)` rows and
+    answers add rows (at most SHORT_PAGE_ASKS in all); `merge(a, b)` is the union of two answers."""
+    rows, count = ask()
+    if len(merge(rows, rows)) >= size(count):
+        return rows, count
+    short.short_pages += 1
+    added = False
+    for _ in range(SHORT_PAGE_ASKS - 1):
+        again, again_count = ask()
+        merged, count = merge(rows, again), max(count, again_count)
+        if len(merged) == len(merge(rows, rows)):
+            break  # consistent: FRED's real answer
+        added, rows = True, merged
+        if len(rows) >= size(count):
+            break  # whole
+    short.short_pages_recovered += added
+    return rows, count
+
+
+def _frame_union(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    return pd.concat([a, b], ignore_index=True).drop_duplicates(ignore_index=True)
+
+
+def _pages(http, series_id, params, *, api_key, partition, page_limit, ingested_at,
+           short: ShortPages) -> tuple[list[pd.DataFrame], int]:
     frames, offset, pages = [], 0, 0
     path = ENDPOINTS["observations"]
     while True:
-        frame, count = _get(  # parsed inside the retry loop: a schema break is fetched once more
-            http, "observations", {**params, "series_id": series_id, "limit": page_limit, "offset": offset},
-            api_key=api_key, partition=partition,
-            parse=lambda payload: (parse_observations(payload, series_id=series_id, endpoint=path,
-                                                      partition=partition, ingested_at=ingested_at),
-                                   _envelope_int(payload, "count", path, partition)))
+        query = {**params, "series_id": series_id, "limit": page_limit, "offset": offset}
+        frame, count = _whole_page(
+            lambda: _get(  # parsed inside the retry loop: a schema break is fetched once more
+                http, "observations", query, api_key=api_key, partition=partition,
+                parse=lambda payload: (parse_observations(payload, series_id=series_id, endpoint=path,
+                                                          partition=partition, ingested_at=ingested_at),
+                                       _envelope_int(payload, "count", path, partition))),
+            _frame_union, lambda count: min(page_limit, count - offset), short)
         pages += 1
         frames.append(frame)
         offset += page_limit
@@ -357,25 +401,31 @@ def fetch_observations(
     ingested_at = ingested_at or datetime.now(timezone.utc)
     params = {k: v for k, v in (("observation_start", _day(observation_start)),
                                 ("observation_end", _day(observation_end))) if v}
+    short = ShortPages()
     frames, pages = _pages(http, series_id, params, api_key=api_key, partition=partition,
-                           page_limit=page_limit, ingested_at=ingested_at)
+                           page_limit=page_limit, ingested_at=ingested_at, short=short)
     frame = coalesce(pd.concat(frames, ignore_index=True), partition=partition)
     _check_window(frame, params.get("observation_start"), params.get("observation_end"), partition)
-    log.info("fred %s %s: %d pages, %d observations", series_id, partition or "", pages, len(frame))
-    return FredFetch(frame, pages, http.requests_sent - before)
+    log.info("fred %s %s: %d pages (%d short, asked again; %d of them recovered rows), %d observations",
+             series_id, partition or "", pages, short.short_pages, short.short_pages_recovered, len(frame))
+    return FredFetch(frame, pages, http.requests_sent - before, short_pages=short.short_pages,
+                     short_pages_recovered=short.short_pages_recovered)
 
 
 def fetch_vintage_dates(http: VendorHTTP, series_id: str, *, api_key: str | None, partition: str | None = None,
-                        page_limit: int = VINTAGE_DATES_LIMIT) -> list[str]:
+                        page_limit: int = VINTAGE_DATES_LIMIT, short: ShortPages | None = None) -> list[str]:
     """Every vintage date of the series (YYYY-MM-DD, ascending), paged."""
     dates: list[str] = []
     offset = 0
     path = ENDPOINTS["vintagedates"]
+    short = short if short is not None else ShortPages()
     while True:
-        page, count = _get(http, "vintagedates", {"series_id": series_id, "limit": page_limit, "offset": offset,
-                                                  "sort_order": "asc"}, api_key=api_key, partition=partition,
-                           parse=lambda payload: (_vintage_dates_of(payload, endpoint=path, partition=partition),
-                                                  _envelope_int(payload, "count", path, partition)))
+        query = {"series_id": series_id, "limit": page_limit, "offset": offset, "sort_order": "asc"}
+        page, count = _whole_page(
+            lambda: _get(http, "vintagedates", query, api_key=api_key, partition=partition,
+                         parse=lambda payload: (_vintage_dates_of(payload, endpoint=path, partition=partition),
+                                                _envelope_int(payload, "count", path, partition))),
+            lambda a, b: sorted(set(a) | set(b)), lambda count: min(page_limit, count - offset), short)
         dates.extend(page)
         offset += page_limit
         if offset >= count:
@@ -419,7 +469,8 @@ def fetch_vintages(
     rt_start, rt_end = _day(realtime_start), _day(realtime_end)
     if rt_start > rt_end:
         raise ValueError(f"realtime_start {rt_start} is after realtime_end {rt_end}")
-    vintage_dates = fetch_vintage_dates(http, series_id, api_key=api_key, partition=partition)
+    short = ShortPages()
+    vintage_dates = fetch_vintage_dates(http, series_id, api_key=api_key, partition=partition, short=short)
     windows = vintage_windows(vintage_dates, rt_start, rt_end, max_vintage_dates)
     obs = {k: v for k, v in (("observation_start", _day(observation_start)),
                              ("observation_end", _day(observation_end))) if v}
@@ -427,14 +478,16 @@ def fetch_vintages(
     for start, end in windows:
         params = {**obs, "realtime_start": start, "realtime_end": end, "output_type": 1}
         got, n = _pages(http, series_id, params, api_key=api_key, partition=partition,
-                        page_limit=page_limit, ingested_at=ingested_at)
+                        page_limit=page_limit, ingested_at=ingested_at, short=short)
         frames.extend(got)
         pages += n
     frame = coalesce(pd.concat(frames, ignore_index=True), partition=partition)
     _check_window(frame, obs.get("observation_start"), obs.get("observation_end"), partition)
-    log.info("fred %s vintages %s..%s %s: %d windows, %d pages, %d rows", series_id, rt_start, rt_end,
-             partition or "", len(windows), pages, len(frame))
-    return FredFetch(frame, pages, http.requests_sent - before, chunks=len(windows))
+    log.info("fred %s vintages %s..%s %s: %d windows, %d pages (%d short, asked again; %d of them recovered "
+             "rows), %d rows", series_id, rt_start, rt_end, partition or "", len(windows), pages, short.short_pages,
+             short.short_pages_recovered, len(frame))
+    return FredFetch(frame, pages, http.requests_sent - before, chunks=len(windows), short_pages=short.short_pages,
+                     short_pages_recovered=short.short_pages_recovered)
 
 
 # -- point in time ------------------------------------------------------------------------------
