@@ -19,6 +19,14 @@ The free plan allows 25 requests a day: `RequestBudget` counts them (the caller 
 `to_dict`/`from_dict`), the client refuses to send a request the budget cannot pay for, and
 `plan_requests` fits a refresh into what is left, reporting what it deferred.
 
+Short answers: a `compact` answer holds the latest COMPACT_POINTS points, and any answer should
+reach back to the `start` a caller asks for; one that does neither may have lost its oldest rows (a
+dropped body tail, status 200). It is asked for again before it is accepted, from the same budget: an
+answer that adds rows is merged (two different values for one date still fail) and asked again until
+it is whole or adds nothing, at most `SHORT_PAGE_ASKS` requests in all; an answer that adds nothing
+is the series' real history (one listed after `start`). A `full` answer fetched without `start` has
+no such signal: the vendor sends no row count.
+
 The key travels in the `apikey` query parameter: it is redacted from error messages (the daily-cap
 body quotes it), from our log lines, and from httpx's request log line, whose URL carries it.
 """
@@ -56,6 +64,7 @@ FREE_REQUESTS_PER_DAY = 25
 # calendar days needs `full` to close the gap (100 weekdays span ~140 days; 100 keeps a margin).
 COMPACT_POINTS = 100
 COMPACT_SAFE_DAYS = 100
+SHORT_PAGE_ASKS = 3  # requests per answer at most while answers keep adding rows
 
 FRAME_COLUMNS = [
     "ts", "series", "function", "open", "high", "low", "close", "volume", "value", "source", "ingested_at",
@@ -541,6 +550,8 @@ class Fetch:
     outputsize: str | None = None  # what was asked for (None: the function has no outputsize)
     first_available: pd.Timestamp | None = None  # the oldest point in the answer, before filtering
     last_available: pd.Timestamp | None = None
+    short_pages: int = 0  # answers asked again because they looked short (0 or 1: one answer per fetch)
+    short_pages_recovered: int = 0  # of them, answers whose repeat held rows the first lacked
 
     def covers(self, start) -> bool:
         """Whether the answer reaches back to `start`: a compact answer (100 points) may not, and an
@@ -602,10 +613,29 @@ def fetch_series(
     _require_client(http, api_key, spec.function, partition)
     params = request_params(name, api_key, outputsize)
     before = http.requests_sent
-    frame = http.query(params, endpoint=spec.function, partition=partition, budget=budget,
-                       parse=lambda payload: parse_payload(payload, function=spec.function, series=name,
-                                                           market=spec.params.get("market"), partition=partition,
-                                                           ingested_at=ingested_at))
+    ingested_at = ingested_at or datetime.now(timezone.utc)  # one stamp, so repeated answers compare equal
+
+    def ask() -> pd.DataFrame:
+        return http.query(params, endpoint=spec.function, partition=partition, budget=budget,
+                          parse=lambda payload: parse_payload(payload, function=spec.function, series=name,
+                                                              market=spec.params.get("market"),
+                                                              partition=partition, ingested_at=ingested_at))
+
+    def short(f: pd.DataFrame) -> bool:
+        if params.get("outputsize") == "compact":
+            return len(f) < COMPACT_POINTS  # a full compact answer is all it can be, wherever `start` is
+        return start is not None and (f.empty or f["ts"].iloc[0] > _utc(start))
+
+    frame, shorts, added = ask(), 0, False
+    if short(frame):
+        shorts = 1
+        for _ in range(SHORT_PAGE_ASKS - 1):
+            merged = _union(frame, ask(), spec.function, partition)
+            if len(merged) == len(frame):
+                break  # consistent: the series is that short
+            frame, added = merged, True
+            if not short(frame):
+                break  # whole
     first = frame["ts"].iloc[0] if len(frame) else None
     last = frame["ts"].iloc[-1] if len(frame) else None
     if start is not None:
@@ -613,12 +643,25 @@ def fetch_series(
     if end is not None:
         frame = frame[frame["ts"] < _utc(end)]
     frame = frame.reset_index(drop=True)
-    fetch = Fetch(frame, http.requests_sent - before, params.get("outputsize"), first, last)
+    fetch = Fetch(frame, http.requests_sent - before, params.get("outputsize"), first, last,
+                  short_pages=shorts, short_pages_recovered=int(added))
     if start is not None and not fetch.covers(start):
         log.warning("alphavantage %s %s: the compact answer starts at %s, after %s; use outputsize=full",
                     name, partition or "", first, _utc(start))
-    log.info("alphavantage %s %s: %d rows, %d requests", name, partition or "", len(frame), fetch.requests)
+    log.info("alphavantage %s %s: %d rows, %d requests%s", name, partition or "", len(frame), fetch.requests,
+             f" (a short answer asked again: {'recovered rows' if added else 'kept as the series history'})"
+             if shorts else "")
     return fetch
+
+
+def _union(a: pd.DataFrame, b: pd.DataFrame, function: str, partition: str | None) -> pd.DataFrame:
+    """Two answers' rows, oldest first; two different rows for one date fail."""
+    both = pd.concat([a, b], ignore_index=True).drop_duplicates(ignore_index=True)
+    if both["ts"].duplicated().any():
+        ts = both.loc[both["ts"].duplicated(), "ts"].iloc[0]
+        raise MalformedPayloadError(f"two different rows for {ts:%F} in two answers", vendor=VENDOR,
+                                    endpoint=function, partition=partition)
+    return both.sort_values("ts", kind="stable").reset_index(drop=True)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,13 @@ BadRequestError) inside the retry loop. The vendor's limit is 60 requests per mi
 Canonical frame: `ts` (UTC day, midnight), `value` (Int64, 0..100), `classification`, `source`
 ("alternative.me"), `ingested_at`; oldest first. Days the vendor lacks stay absent (not filled): the
 real history has missing stretches. The index for day D is published at D 00:00 UTC.
+
+Short answers: the vendor answers `limit` items, counted back from the latest, whatever days it lacks,
+so an answer with fewer is short unless the whole history is shorter. Its oldest items, the days a
+partition asks for, are what a dropped body tail loses (status 200, no error), so a short answer is
+asked for again before it is accepted: an answer that adds days is merged (two different values for
+one day still fail) and asked again until it is whole or adds nothing, at most `SHORT_PAGE_ASKS`
+requests in all; an answer that adds nothing is the vendor's whole history.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ CLASSES = ("Extreme Fear", "Fear", "Neutral", "Greed", "Extreme Greed")
 CLASS_UPPER_BOUNDS = (25, 46, 54, 75, 100)
 COLUMNS = ["ts", "value", "classification", "source", "ingested_at"]
 DATE_FORMATS = {"us": "%m-%d-%Y", "cn": "%Y-%m-%d", "kr": "%Y-%m-%d", "world": "%d-%m-%Y"}
+SHORT_PAGE_ASKS = 3  # requests per answer at most while answers keep adding days
 
 log = logging.getLogger("btc_platform.vendors.feargreed")
 
@@ -198,11 +206,37 @@ def fetch_history(
     start_ts, end_ts = _utc(start), _utc(end)
     today = _utc(now or datetime.now(timezone.utc)).floor("D")
     limit = max(1, (today - start_ts.floor("D")).days + 2)
-    frame = http.get_json(ENDPOINT, {"limit": limit, "format": "json"}, endpoint=ENDPOINT, partition=partition,
-                          parse=lambda payload: parse_payload(payload, partition=partition, ingested_at=ingested_at))
+    ingested_at = ingested_at or datetime.now(timezone.utc)  # one stamp, so repeated answers compare equal
+
+    def ask() -> pd.DataFrame:
+        return http.get_json(ENDPOINT, {"limit": limit, "format": "json"}, endpoint=ENDPOINT, partition=partition,
+                             parse=lambda payload: parse_payload(payload, partition=partition, ingested_at=ingested_at))
+
+    frame, short, added = ask(), False, False
+    if len(frame) < limit:
+        short = True
+        for _ in range(SHORT_PAGE_ASKS - 1):
+            merged = _union(frame, ask(), partition)
+            if len(merged) == len(frame):
+                break  # consistent: the vendor's history is that short
+            frame, added = merged, True
+            if len(frame) >= limit:
+                break  # whole
     frame = frame[(frame["ts"] >= start_ts) & (frame["ts"] < end_ts)].reset_index(drop=True)
-    log.info("feargreed %s: %d days", partition or f"{start_ts:%F}..{end_ts:%F}", len(frame))
+    log.info("feargreed %s: %d days%s", partition or f"{start_ts:%F}..{end_ts:%F}", len(frame),
+             f" (a short answer asked again: {'recovered days' if added else 'kept as the whole history'})"
+             if short else "")
     return frame
+
+
+def _union(a: pd.DataFrame, b: pd.DataFrame, partition: str | None) -> pd.DataFrame:
+    """Two answers' days, oldest first; two different values for one day fail."""
+    both = pd.concat([a, b], ignore_index=True).drop_duplicates(ignore_index=True)
+    if both["ts"].duplicated().any():
+        ts = both.loc[both["ts"].duplicated(), "ts"].iloc[0]
+        raise MalformedPayloadError(f"two different index values for {ts:%F} in two answers", vendor=VENDOR,
+                                    endpoint=ENDPOINT, partition=partition)
+    return both.sort_values("ts", kind="stable").reset_index(drop=True)
 
 
 def fetch_all(http: VendorHTTP, *, ingested_at: datetime | None = None) -> pd.DataFrame:
