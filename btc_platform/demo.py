@@ -258,8 +258,11 @@ def build_product(defs, instance, resources, symbol: str, start: date, last_day:
         for day, reasons in blocked.items():
             log(f"  {symbol} {day} blocked by its quality checks ({'; '.join(reasons)}): what needs it is skipped")
     targets_wait_for = {day - timedelta(days=LOOKAHEAD_DAYS) for day in blocked}
+    # The quality facts load for every day, blocked ones included: the coverage view shows why a day is out.
     stages = [
-        (DAILY_ASSETS[len(INGEST_ASSETS):], start, ingest_last, set(blocked)),
+        ([a for a in DAILY_ASSETS[len(INGEST_ASSETS):] if a != "warehouse_candle_quality"], start, ingest_last,
+         set(blocked)),
+        (["warehouse_candle_quality"], start, ingest_last, set()),
         (TARGET_ASSETS, start, last_day, set(blocked) | targets_wait_for),
         (VENDOR_PRODUCT_ASSETS, start - timedelta(days=8), last_day, set()),
         (CONTEXT_ASSETS, start, last_day, set(blocked)),

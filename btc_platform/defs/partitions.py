@@ -91,7 +91,7 @@ def partitions_in_run(context: dg.AssetExecutionContext) -> list[tuple[str, date
         else:
             rows.append((key, date.fromisoformat(key), None))
     try:
-        refuse_open_days([day for _, day, _ in rows], f"{context.asset_key.to_user_string()}: partition day")
+        refuse_open_days([day for _, day, _ in rows], f"{context.op_def.name}: partition day")
     except ValueError as error:
         raise dg.Failure(str(error)) from None
     return sorted(rows, key=lambda r: (r[2] or "", r[1]))

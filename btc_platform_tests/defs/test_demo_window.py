@@ -63,6 +63,10 @@ def test_a_blocked_day_stops_only_what_depends_on_it(outage_sandbox, instance, p
     assert spot >= {START, LAST}  # a day refused inside a run's range leaves the range's other days built
     loaded = read_table(platform_env["BTC_PLATFORM_DUCKDB_PATH"], "raw.coinbase_candles_1m")
     assert set(loaded["ts"].dt.date) == built  # the outage day's rows never reach the warehouse
+    quality = read_table(platform_env["BTC_PLATFORM_DUCKDB_PATH"], "raw.candle_quality")
+    quality = quality.set_index(pd.to_datetime(quality["partition_date"]).dt.date)
+    assert set(quality.index) == set(ingested)  # ... but its quality facts do, for the coverage view
+    assert quality.loc[OUTAGE, "blocking_failures"] == reason and quality.loc[START, "blocking_failures"] == ""
 
     runs = [r.dagster_run for r in instance.get_run_records()]
     assert len(runs) == outcome.runs
