@@ -226,8 +226,9 @@ def run_demo(start: date, days: int, symbols: list[str], instance: dg.DagsterIns
     materialize_selection(defs, instance, resources, [f"evaluation_{m}" for m in NUMERIC_MODELS])
     materialize_selection(defs, instance, resources, [f"evaluation_{m}" for m in LLM_MODELS])
     materialize_selection(defs, instance, resources, ["model_leaderboard_1h"])
-    materialize_selection(defs, instance, resources, ["model_champion_1h"], raise_on_error=False)
-    outcome.runs += 4
+    for champion in ("model_champion_1h", "model_champion_action_24h"):  # a failed blocking check fails its run
+        materialize_selection(defs, instance, resources, [champion], raise_on_error=False)
+    outcome.runs += 5
     log("  models evaluated on validation and test (LLM answers decoded into actions), leaderboard built, champion decided")
     outcome.seconds = time.monotonic() - began
     return outcome
@@ -381,6 +382,8 @@ def print_summary(instance: dg.DagsterInstance, outcome: DemoResult, log=print) 
         for line in mark_champion(str(board.get("leaderboard", "")), champion):
             log(f"    {line}")
         log(f"  champion:   {champion.get('champion', 'none')} ({champion.get('action')}: {champion.get('reason')})")
+        llm = latest_metadata(instance, "model_champion_action_24h")
+        log(f"  action_24h: {llm.get('champion', 'none')} ({llm.get('action')}: {llm.get('reason')})")
     for line in blocked_lines(outcome):
         log(line)
     log("Open the UI on the same instance with: make ui")
