@@ -21,9 +21,11 @@ from btc_platform.defs import (
     vendor_status,
     warehouse,
 )
+from btc_platform.defs.automation import AUTOMATION_SENSOR, LOOKAHEAD_SENSOR
 from btc_platform.defs.resources import build_resources
 
 AREAS = [coinbase, coinapi, cryptoquant, fred, alphavantage, feargreed, vendor_status, monitoring, features,
          warehouse, datasets, training, evaluation, maintenance]
 
-defs = dg.Definitions.merge(*(area.defs for area in AREAS), dg.Definitions(resources=build_resources()))
+defs = dg.Definitions.merge(*(area.defs for area in AREAS),
+                            dg.Definitions(resources=build_resources(), sensors=[AUTOMATION_SENSOR, LOOKAHEAD_SENSOR]))

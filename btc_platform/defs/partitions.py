@@ -10,9 +10,9 @@ import dagster as dg
 from btc_platform.vendors.coinbase import PRODUCT_START_DATES
 from btc_platform.vendors.errors import MalformedPayloadError
 
-# Beta features relied on deliberately (range backfills, lookback and look-ahead mappings): their
-# notices would repeat at every definitions load, in every run and every test.
-for _feature in ("backfill_policy", "MultiPartitionMapping", "allow_nonexistent_upstream_partitions"):
+# Beta features relied on deliberately (range backfills): their notices would repeat at every
+# definitions load, in every run and every test.
+for _feature in ("backfill_policy",):
     warnings.filterwarnings("ignore", message=f".*{_feature}.*", category=dg.BetaWarning)
 
 HISTORY_START = min(PRODUCT_START_DATES.values())
@@ -29,21 +29,11 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def date_window_mapping(start_offset: int, end_offset: int = 0) -> dg.MultiPartitionMapping:
-    """Same symbol; days D+start_offset .. D+end_offset (lookback or look-ahead)."""
-    return dg.MultiPartitionMapping(
-        {
-            "date": dg.DimensionPartitionMapping(
-                "date",
-                dg.TimeWindowPartitionMapping(
-                    start_offset=start_offset,
-                    end_offset=end_offset,
-                    allow_nonexistent_upstream_partitions=True,
-                ),
-            ),
-            "symbol": dg.DimensionPartitionMapping("symbol", dg.IdentityPartitionMapping()),
-        }
-    )
+def shift_key(key: str, days: int) -> str:
+    """The partition key `days` days from `key` (same product for day x product keys)."""
+    day, _, symbol = key.partition("|")
+    moved = (date.fromisoformat(day) + timedelta(days=days)).isoformat()
+    return f"{moved}|{symbol}" if symbol else moved
 
 
 def multi_key(day: date, symbol: str) -> dg.MultiPartitionKey:
@@ -112,12 +102,16 @@ def build_each_partition(context: dg.AssetExecutionContext, build) -> dg.Materia
     the rest, then fails naming the refused ones. Anything else (credentials, rate limits, an outage,
     a bug) would fail every later day too, so it stops the run at once. Either way the partitions
     already built are recorded as materialized first, so a backfill chunk loses nothing good.
+
+    In a run of several partitions each one's materialization carries its own metadata (row count,
+    path, preview); the run's totals are only beside them, under names of their own.
     """
     built: dict[str, dict] = {}
     refused: list[tuple[str, Exception]] = []
     targets = partitions_in_run(context)
 
     def record_built() -> None:
+        # A failing step has no output: its built partitions are recorded as events of their own.
         if len(targets) > 1:
             for done, metadata in built.items():
                 context.log_event(dg.AssetMaterialization(context.asset_key, partition=done, metadata=metadata))
@@ -140,9 +134,11 @@ def build_each_partition(context: dg.AssetExecutionContext, build) -> dg.Materia
                          metadata={"refused_partitions": dg.MetadataValue.json([k for k, _ in refused])})
     if len(targets) == 1:
         return dg.MaterializeResult(metadata=built[targets[0][0]])
-    rows = {k: m.get("dagster/row_count", 0) for k, m in built.items()}
+    # Dagster writes one materialization per partition of the range: the partition's own metadata
+    # goes on its own, the output's metadata on all of them.
+    for key, metadata in built.items():
+        context.add_asset_metadata(metadata, partition_key=key)
     return dg.MaterializeResult(metadata={
-        "partitions": len(built),
-        "rows_total": sum(rows.values()),
-        "rows_by_partition": dg.MetadataValue.json(rows),
+        "run_partitions": len(built),
+        "run_rows_total": sum(m.get("dagster/row_count", 0) for m in built.values()),
     })

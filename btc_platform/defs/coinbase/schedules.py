@@ -12,7 +12,8 @@ coinbase_daily_job = dg.define_asset_job(
     description="Ingest and check one UTC day of Coinbase candles for one product.",
 )
 
-# One run per product for the latest complete day, shortly after midnight UTC.
+# One run per product for the latest complete day, shortly after midnight UTC; on out of the box, so a
+# new instance keeps itself current without anyone switching it on.
 coinbase_daily_schedule = dg.build_schedule_from_partitioned_job(
-    coinbase_daily_job, hour_of_day=0, minute_of_hour=10
+    coinbase_daily_job, hour_of_day=0, minute_of_hour=10, default_status=dg.DefaultScheduleStatus.RUNNING
 )

@@ -1,9 +1,10 @@
 """The processed layer: candles per timeframe (5m..1d), technical features per timeframe, 1-hour
 rows with the last closed 4h/1d features, and forward targets, per UTC day and product.
 
-Features read the lookback they need from earlier days' candles (declared as a partition mapping, so
-the UI and automation see it); targets read the days they look ahead to and materialize only once
-those exist.
+Every day depends on the same day upstream, so a backfill of N days plans N days downstream. Features
+read the lookback they need from earlier days' candles in the lake (a missing day is a gap, flagged);
+targets read the days they look ahead to, and their automation waits until those exist
+(defs/automation.py `LookAhead`).
 """
 
 
@@ -27,7 +28,6 @@ from btc_platform.defs.partitions import (
     BACKFILL_POLICY,
     HISTORY_START,
     build_each_partition,
-    date_window_mapping,
     day_bounds,
     daily_by_symbol,
     partitions_in_run,
@@ -133,7 +133,7 @@ def technical_features_asset(timeframe: str) -> dg.AssetsDefinition:
         group_name="processed",
         partitions_def=daily_by_symbol,
         backfill_policy=BACKFILL_POLICY,
-        deps=[dg.AssetDep(f"candles_{timeframe}", partition_mapping=date_window_mapping(-days_back))],
+        deps=[f"candles_{timeframe}"],  # the lookback is read from the lake, not a dependency
         kinds={"pandas", "parquet"},
         description=f"{len(FEATURE_COLUMNS)} technical features on {timeframe} bars (equal to `ta` where it has "
         "them; returns, realized volatility, volume, Alpha158 shapes), from "
@@ -197,7 +197,7 @@ candles_1h, technical_features_1h = candles["1h"], technical_features["1h"]
     partitions_def=daily_by_symbol,
     backfill_policy=BACKFILL_POLICY,
     deps=["technical_features_1h", "technical_features_4h",
-          dg.AssetDep("technical_features_1d", partition_mapping=date_window_mapping(-1))],
+          "technical_features_1d"],  # the previous day's 4h and 1d bars are read from the lake
     kinds={"pandas", "parquet"},
     description="Each 1-hour row with the last 4h and 1d bars' features that had closed by the hour's close "
     f"({', '.join(MTF_COLUMNS)}, suffixed _4h and _1d); never a bar still open.",
@@ -230,7 +230,7 @@ def forward_targets_asset(name: str, horizons: dict[str, pd.Timedelta], *, label
                           ) -> dg.AssetsDefinition:
     """Targets of each 1-hour bar over `horizons`; day D waits for the days its horizons reach."""
     lookahead_days = lookahead_partitions(horizons, BAR, entry=entry)
-    automation = eager_once_future_exists(lookahead_days, lookback_days) & \
+    automation = eager_once_future_exists("candles_1h", lookahead_days, lookback_days) & \
         dg.AutomationCondition.all_deps_blocking_checks_passed()
     names = ", ".join(horizons)
 
@@ -239,7 +239,7 @@ def forward_targets_asset(name: str, horizons: dict[str, pd.Timedelta], *, label
         group_name="processed",
         partitions_def=daily_by_symbol,
         backfill_policy=BACKFILL_POLICY,
-        deps=[dg.AssetDep("candles_1h", partition_mapping=date_window_mapping(0, lookahead_days))],
+        deps=["candles_1h"],  # days D+1..D+look-ahead are read from the lake; automation waits for them
         kinds={"pandas", "parquet"},
         description=f"Forward targets of each 1-hour bar over {names} (targets, never features): log and "
         f"percent returns from {'the bar' if entry == 'close_t' else 'the next bar'}'s close, {'the price, ' if price_horizons else ''}and a sell/hold/buy "

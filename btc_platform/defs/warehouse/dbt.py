@@ -11,7 +11,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from btc_platform.config import project_root
-from btc_platform.defs.automation import LONG_LOOKBACK_DAYS, eager_ignoring_missing
+from btc_platform.defs.automation import LONG_LOOKBACK_DAYS, eager_over_history
 from btc_platform.defs.partitions import daily
 from btc_platform.defs.resources import WarehouseResource
 
@@ -59,9 +59,9 @@ class WarehouseTranslator(DagsterDbtTranslator):
         if "monitoring" in dbt_resource_props["fqn"]:
             # Monitoring views read their tables live: built once, and again only when their SQL changes.
             return VIEW_AUTOMATION
-        # A day rebuilds when its loads land, again when its targets land days later, and once more
-        # at D+90 for the 90-day targets (which are absent until then, so they never hold a day back).
-        return eager_ignoring_missing(LONG_LOOKBACK_DAYS, dg.AssetSelection.assets(*OPTIONAL_SOURCES))
+        # A day (of any age) rebuilds when its loads land, again when its targets land days later, and
+        # once more at D+90 for the 90-day targets (absent until then, so they never hold a day back).
+        return eager_over_history(LONG_LOOKBACK_DAYS, dg.AssetSelection.assets(*OPTIONAL_SOURCES))
 
 
 # Sources that are legitimately absent for recent days: the marts build without them.
