@@ -11,6 +11,7 @@ to train twice. Files go through the dataset store (local folder or gs://), mani
 
 
 import json
+from collections.abc import Iterator
 
 import dagster as dg
 import pandas as pd
@@ -64,9 +65,10 @@ class SplitsConfig(dg.Config):
 
 
 class InstructionsConfig(dg.Config):
-    # 90d is the guide's horizon; it has rows once the table holds 90 days past a decision. The demo
-    # (21 days) builds 24h through run config.
-    horizon: str = "90d"
+    # 24h by default, so automation (which passes no run config) builds a dataset from a few weeks of
+    # data, and the action_24h champion is judged on it. The guide's 90d has rows once the table holds
+    # 90 days past a decision: until then a run for it materializes nothing and says why.
+    horizon: str = "24h"
     context_length: int = 7
     context_step: str = "1D"
     embargo: str = "24h"
@@ -158,14 +160,16 @@ def dataset_assets(timeframe: str, table: str) -> list[dg.AssetsDefinition]:
         return _result(context, splits_name, store(artifacts), build, SPLIT_CHECKS,
                        {"features": len(build.extra["features"]), "target": spec.target})
 
-    @dg.asset(name=instructions_name, group_name="datasets", deps=upstream, kinds={"pandas", "json", "csv"},
-              description=f"Instruction data from `{table}` per the 90-day prediction guide: Alpaca "
-              "instruction/input/output (CSV, JSONL), the context-window variant, chat messages and TRL "
-              "prompt/completion rows, split walk-forward with a purge of the horizon.",
-              check_specs=_specs(instructions_name, LLM_CHECKS),
-              automation_condition=DATASET_AUTOMATION)
+    # A multi-asset that can skip: a horizon without rows yet materializes nothing (no empty version, no
+    # failed checks), and the asset's previous version stays current.
+    @dg.multi_asset(name=instructions_name, can_subset=True, specs=[dg.AssetSpec(
+        instructions_name, group_name="datasets", deps=upstream, kinds={"pandas", "json", "csv"}, skippable=True,
+        description=f"Instruction data from `{table}` per the 90-day prediction guide: Alpaca "
+        "instruction/input/output (CSV, JSONL), the context-window variant, chat messages and TRL "
+        "prompt/completion rows, split walk-forward with a purge of the horizon.",
+        automation_condition=DATASET_AUTOMATION)], check_specs=_specs(instructions_name, LLM_CHECKS))
     def instructions(context: dg.AssetExecutionContext, config: InstructionsConfig, warehouse: WarehouseResource,
-                     artifacts: ArtifactsResource) -> dg.MaterializeResult:
+                     artifacts: ArtifactsResource) -> Iterator[dg.MaterializeResult]:
         frame, source_hash = _read(warehouse, table)
         spec = InstructionSpec(config.horizon, config.context_length, pd.Timedelta(config.context_step))
         build = build_instruction_dataset(frame, spec, LLMSplitSpec(embargo=config.embargo,
@@ -173,10 +177,17 @@ def dataset_assets(timeframe: str, table: str) -> list[dg.AssetsDefinition]:
                                           dataset=f"{instructions_name}/horizon={config.horizon}",
                                           source_name=table, source_hash=source_hash)
         if build.extra["rows"] == 0:
-            context.log.warning(build.notes[-1])
-        return _result(context, instructions_name, store(artifacts), build, LLM_CHECKS,
+            reason = build.notes[-1]
+            context.log.warning(f"{instructions_name}: nothing built: {reason}")
+            context.log_event(dg.AssetObservation(instructions_name, metadata={
+                "skipped": reason, "horizon": config.horizon, "source_rows": len(frame)}))
+            return
+        result = _result(context, instructions_name, store(artifacts), build, LLM_CHECKS,
                        {"horizon": config.horizon, "rows": build.extra["rows"],
                         "example": _json(build.examples.get("alpaca", {}))})
+        selected = {key.name for key in context.selected_asset_check_keys}
+        yield dg.MaterializeResult(metadata=result.metadata, data_version=result.data_version,
+                                   check_results=[c for c in result.check_results if c.check_name in selected])
 
     @dg.asset(name=preferences_name, group_name="datasets", deps=upstream, kinds={"pandas", "json", "parquet"},
               description=f"Trading preference data from `{table}`: DPO prompt/chosen/rejected/reward rows and "
