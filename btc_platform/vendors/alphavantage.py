@@ -21,10 +21,10 @@ The free plan allows 25 requests a day: `RequestBudget` counts them (the caller 
 
 Short answers: a `compact` answer holds the latest COMPACT_POINTS points, and any answer should
 reach back to the `start` a caller asks for; one that does neither may have lost its oldest rows (a
-dropped body tail, status 200). It is asked for again before it is accepted, from the same budget: an
-answer that adds rows is merged (two different values for one date still fail) and asked again until
-it is whole or adds nothing, at most `SHORT_PAGE_ASKS` requests in all; an answer that adds nothing
-is the series' real history (one listed after `start`). A `full` answer fetched without `start` has
+dropped body tail, status 200). It is asked for again until it is whole, from the same budget, at most
+`SHORT_PAGE_ASKS` requests in all, and the answers are merged (two different values for one date still
+fail). An answer still short after that, two more agreeing with it, is the series' real history (one
+listed after `start`). A `full` answer fetched without `start` has
 no such signal: the vendor sends no row count.
 
 The key travels in the `apikey` query parameter: it is redacted from error messages (the daily-cap
@@ -64,7 +64,7 @@ FREE_REQUESTS_PER_DAY = 25
 # calendar days needs `full` to close the gap (100 weekdays span ~140 days; 100 keeps a margin).
 COMPACT_POINTS = 100
 COMPACT_SAFE_DAYS = 100
-SHORT_PAGE_ASKS = 3  # requests per answer at most while answers keep adding rows
+SHORT_PAGE_ASKS = 3  # requests per short answer at most: the first and two that must agree with it
 
 FRAME_COLUMNS = [
     "ts", "series", "function", "open", "high", "low", "close", "volume", "value", "source", "ingested_at",
@@ -631,9 +631,7 @@ def fetch_series(
         shorts = 1
         for _ in range(SHORT_PAGE_ASKS - 1):
             merged = _union(frame, ask(), spec.function, partition)
-            if len(merged) == len(frame):
-                break  # consistent: the series is that short
-            frame, added = merged, True
+            frame, added = merged, added or len(merged) > len(frame)
             if not short(frame):
                 break  # whole
     first = frame["ts"].iloc[0] if len(frame) else None

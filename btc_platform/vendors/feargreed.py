@@ -17,9 +17,9 @@ real history has missing stretches. The index for day D is published at D 00:00 
 Short answers: the vendor answers `limit` items, counted back from the latest, whatever days it lacks,
 so an answer with fewer is short unless the whole history is shorter. Its oldest items, the days a
 partition asks for, are what a dropped body tail loses (status 200, no error), so a short answer is
-asked for again before it is accepted: an answer that adds days is merged (two different values for
-one day still fail) and asked again until it is whole or adds nothing, at most `SHORT_PAGE_ASKS`
-requests in all; an answer that adds nothing is the vendor's whole history.
+asked for again until it is whole, at most `SHORT_PAGE_ASKS` requests in all, and the answers are
+merged (two different values for one day still fail). An answer still short after that, two more
+agreeing with it, is the vendor's whole history.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ CLASSES = ("Extreme Fear", "Fear", "Neutral", "Greed", "Extreme Greed")
 CLASS_UPPER_BOUNDS = (25, 46, 54, 75, 100)
 COLUMNS = ["ts", "value", "classification", "source", "ingested_at"]
 DATE_FORMATS = {"us": "%m-%d-%Y", "cn": "%Y-%m-%d", "kr": "%Y-%m-%d", "world": "%d-%m-%Y"}
-SHORT_PAGE_ASKS = 3  # requests per answer at most while answers keep adding days
+SHORT_PAGE_ASKS = 3  # requests per short answer at most: the first and two that must agree with it
 
 log = logging.getLogger("btc_platform.vendors.feargreed")
 
@@ -217,9 +217,7 @@ def fetch_history(
         short = True
         for _ in range(SHORT_PAGE_ASKS - 1):
             merged = _union(frame, ask(), partition)
-            if len(merged) == len(frame):
-                break  # consistent: the vendor's history is that short
-            frame, added = merged, True
+            frame, added = merged, added or len(merged) > len(frame)
             if len(frame) >= limit:
                 break  # whole
     frame = frame[(frame["ts"] >= start_ts) & (frame["ts"] < end_ts)].reset_index(drop=True)

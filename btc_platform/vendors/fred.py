@@ -21,11 +21,12 @@ values for the same observation and real-time day fail the fetch.
 
 Short pages: every page's envelope says how many rows the query holds (`count`) and which of them the
 page is (`offset`, `limit`), so a page with fewer rows than min(limit, count - offset) lost some on the
-way (a dropped page tail comes back with status 200). It is asked for again before it is accepted: an
-answer that adds rows is merged (a vendor drops rows, it does not invent them: two different values
-for one observation and real-time day still fail) and asked again until the page is whole or an
-answer adds nothing, at most `SHORT_PAGE_ASKS` requests in all; an answer that adds nothing is taken
-as FRED's real answer, and the fetch says so (`short_pages` - `short_pages_recovered`).
+way (a dropped page tail comes back with status 200). It is asked for again until it is whole, at
+most `SHORT_PAGE_ASKS` requests in all, and the answers are merged (a vendor drops rows, it does not
+invent them: two different values for one observation and real-time day still fail). A page still
+short after that, two more answers agreeing with it, is taken as FRED's real answer, and the fetch
+says so (`short_pages` - `short_pages_recovered`). One agreeing answer is not enough: in a fault storm
+the same dropped tail comes back twice in a row often enough to write partial partitions.
 
 Errors: FRED answers a bad or missing key with HTTP 400 whose `error_message` mentions `api_key`:
 that is `NoAccessError`; other 400s (unknown series, bad parameters, the vintage cap) are
@@ -64,7 +65,7 @@ VINTAGE_DATES_LIMIT = 10_000  # vintage dates per page
 MAX_VINTAGE_DATES = 2000  # vintage dates per real-time window of one observations request
 REALTIME_MIN = "1776-07-04"
 REALTIME_MAX = "9999-12-31"
-SHORT_PAGE_ASKS = 3  # requests per page at most while answers keep adding rows
+SHORT_PAGE_ASKS = 3  # requests per short page at most: the first answer and two that must agree with it
 
 
 @dataclass(frozen=True)
@@ -330,8 +331,8 @@ class ShortPages:
 
 
 def _whole_page(ask, merge, size, short: ShortPages):
-    """`ask()` -> (rows, count): the page, asked again while it holds fewer than `size(count)` rows and
-    answers add rows (at most SHORT_PAGE_ASKS in all); `merge(a, b)` is the union of two answers."""
+    """`ask()` -> (rows, count): the page, asked again while it holds fewer than `size(count)` rows
+    (at most SHORT_PAGE_ASKS requests in all); `merge(a, b)` is the union of two answers."""
     rows, count = ask()
     if len(merge(rows, rows)) >= size(count):
         return rows, count
@@ -340,9 +341,8 @@ def _whole_page(ask, merge, size, short: ShortPages):
     for _ in range(SHORT_PAGE_ASKS - 1):
         again, again_count = ask()
         merged, count = merge(rows, again), max(count, again_count)
-        if len(merged) == len(merge(rows, rows)):
-            break  # consistent: FRED's real answer
-        added, rows = True, merged
+        added = added or len(merged) > len(merge(rows, rows))
+        rows = merged
         if len(rows) >= size(count):
             break  # whole
     short.short_pages_recovered += added

@@ -95,7 +95,7 @@ def test_metadata_error_is_a_classified_vendor_error():
     with pytest.raises(BadRequestError, match="Limit must be an integer"):
         fg.parse_payload(bad)
     throttled = {"data": [], "metadata": {"error": "Rate limit exceeded"}}
-    answers = [throttled, DOC_EXAMPLE, DOC_EXAMPLE]  # one item for limit=2 is short: asked once more
+    answers = [throttled] + [DOC_EXAMPLE] * 3  # one item for limit=2 is short: kept once two more agree
     transport = httpx.MockTransport(lambda request: httpx.Response(200, json=answers.pop(0)))
     with http_for("https://api.alternative.me", transport=transport) as http:
         frame = fg.fetch_history(http, date(2019, 2, 26), date(2019, 2, 27), now=datetime(2019, 2, 26, tzinfo=UTC))

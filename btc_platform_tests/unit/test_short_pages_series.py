@@ -1,7 +1,8 @@
 """A short answer with status 200 (the sandbox's `short_page` fault drops the last half of its rows) is
 asked for again before it is accepted, for the slow-series vendors: FRED (the envelope's count),
 CryptoQuant (the rows its range holds), Fear & Greed (the `limit` items) and Alpha Vantage (compact
-size, or an answer that does not reach back to `start`). Two consistent short answers are accepted."""
+size, or an answer that does not reach back to `start`). A short answer is kept once two more agree with
+it: the same dropped tail twice in a row, common in a fault storm, is not enough."""
 
 import math
 from datetime import date, datetime, timedelta, timezone
@@ -63,13 +64,21 @@ def test_a_short_fred_page_is_asked_again_and_the_partition_equals_the_fault_fre
     assert got.requests == clean.requests + 1
 
 
-def test_a_consistently_short_fred_page_is_accepted_once_asked_twice(sandbox):
+def test_the_same_dropped_fred_tail_twice_in_a_row_is_still_recovered(sandbox):
     clean = vintages(sandbox)
     sandbox.set_faults(short_page("fred", 2, "observations"))
     got = vintages(sandbox)
-    # Both answers dropped the same rows: FRED's answer, kept as it came, and the fetch says so.
+    pd.testing.assert_frame_equal(got.frame, clean.frame)
+    assert (got.short_pages, got.short_pages_recovered, got.requests) == (1, 1, clean.requests + 2)
+
+
+def test_a_consistently_short_fred_page_is_accepted_once_two_more_answers_agree(sandbox):
+    clean = vintages(sandbox)
+    sandbox.set_faults(short_page("fred", 3, "observations"))
+    got = vintages(sandbox)
+    # Three answers dropped the same rows: FRED's answer, kept as it came, and the fetch says so.
     assert (got.short_pages, got.short_pages_recovered) == (1, 0)
-    assert got.requests == clean.requests + 1
+    assert got.requests == clean.requests + 2
     assert len(got.frame) == len(clean.frame) // 2
     assert got.frame["date"].max() < clean.frame["date"].max()
 
@@ -102,13 +111,22 @@ def test_short_cryptoquant_pages_are_asked_again_and_the_partition_equals_the_fa
     assert len(sent(sandbox, "cryptoquant")) == 2 + 2 + 2
 
 
-def test_a_consistently_short_cryptoquant_page_is_accepted_once_asked_twice(sandbox):
+def test_the_same_dropped_cryptoquant_tail_twice_in_a_row_is_still_recovered(sandbox):
+    clean = metrics(sandbox, ["exchange_netflow_total"])
+    sandbox.clear_request_log()
     sandbox.set_faults(short_page("cryptoquant", 2, "netflow"))
     got = metrics(sandbox, ["exchange_netflow_total"])
+    pd.testing.assert_frame_equal(got.frame, clean.frame)
+    assert (got.short_pages, got.short_pages_recovered) == (1, 1) and len(sent(sandbox, "cryptoquant")) == 3
+
+
+def test_a_consistently_short_cryptoquant_page_is_accepted_once_two_more_answers_agree(sandbox):
+    sandbox.set_faults(short_page("cryptoquant", 3, "netflow"))
+    got = metrics(sandbox, ["exchange_netflow_total"])
     assert (got.short_pages, got.short_pages_recovered) == (1, 0)
-    assert len(sent(sandbox, "cryptoquant")) == 2
+    assert len(sent(sandbox, "cryptoquant")) == 3
     hours = got.frame["ts"].dt.hour.tolist()
-    assert hours == list(range(12, 24))  # rows come newest first: the oldest half was dropped, twice
+    assert hours == list(range(12, 24))  # rows come newest first: the oldest half was dropped, three times
 
 
 def test_cryptoquant_rows_due_counts_only_windows_that_have_ended():
@@ -151,10 +169,10 @@ def test_a_short_fear_greed_answer_is_asked_again_and_keeps_the_partitions_day(s
     assert len(sent(sandbox, "feargreed")) == 1 + 2
 
 
-def test_a_consistently_short_fear_greed_answer_is_accepted_once_asked_twice(sandbox):
-    sandbox.set_faults(short_page("feargreed", 2))
+def test_a_consistently_short_fear_greed_answer_is_accepted_once_two_more_answers_agree(sandbox):
+    sandbox.set_faults(short_page("feargreed", 3))
     got = index_days(sandbox)
-    assert got.empty and len(sent(sandbox, "feargreed")) == 2
+    assert got.empty and len(sent(sandbox, "feargreed")) == 3
 
 
 # -- Alpha Vantage ----------------------------------------------------------------------------------
@@ -181,7 +199,7 @@ def test_a_full_alpha_vantage_answer_that_misses_start_is_asked_again(sandbox):
     got = series(sandbox, **window)
     pd.testing.assert_frame_equal(got.frame, clean.frame)
     assert (got.short_pages, got.short_pages_recovered) == (1, 1)
-    # A series that truly starts after `start` costs one more request, and is kept.
-    sandbox.set_faults(short_page("alphavantage", 2))
+    # A series that truly starts after `start` costs two more requests, and is kept.
+    sandbox.set_faults(short_page("alphavantage", 3))
     kept = series(sandbox, **window)
-    assert (kept.short_pages, kept.short_pages_recovered, kept.requests) == (1, 0, 2) and kept.frame.empty
+    assert (kept.short_pages, kept.short_pages_recovered, kept.requests) == (1, 0, 3) and kept.frame.empty
