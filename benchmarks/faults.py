@@ -1,6 +1,6 @@
 """Fault-storm benchmark: do vendor faults cost retries, or partitions?
 
-    .venv/bin/python benchmarks/faults.py                  # 5 vendors x 10/30/50% x 5 days (~2-4 min)
+    .venv/bin/python benchmarks/faults.py                  # 5 vendors x 10/30/50% x 10 days (~3 min)
     .venv/bin/python benchmarks/faults.py --smoke          # coinbase, 30%, 2 days (CI)
     .venv/bin/python benchmarks/faults.py --vendors fred --rates 0.5 --days 10 --seed 3
 
@@ -16,7 +16,8 @@ with short waits (backoff 10-50 ms, 0.5 s read timeout, 1 s whole-response deadl
 Per vendor and rate it prints the partitions that came out identical to the baseline, failed
 cleanly (a VendorError, nothing returned), partial (a strict subset of the baseline rows) or
 differing (anything else), and the retry cost: requests per partition against the baseline's.
-Goal at 50%: >= 99% identical, 0 partial or differing. The last line is `BENCH_JSON {...}`.
+Goal at 50%: >= 99% identical, 0 partial or differing. The last line is `BENCH_JSON {...}`, with each
+cell's injected faults by kind and its failures' messages.
 """
 
 from __future__ import annotations
@@ -161,6 +162,7 @@ def run_vendor(vendor: str, sandbox: SandboxServer, days: list[date], rates: tup
                 "retry_cost": round(requests / base_requests, 2) if base_requests else None,
                 "faults_injected": sum(v for k, v in faults.items() if k),
                 "fault_share": round(sum(v for k, v in faults.items() if k) / max(1, sum(faults.values())), 3),
+                "faults_by_kind": dict(sorted((k, v) for k, v in faults.items() if k)),
                 "wall_s": round(time.perf_counter() - t0, 2), "errors": dict(errors)}
         result["cells"][f"{rate:g}"] = cell
         log(f"  {vendor:<12} {rate:>4.0%}  identical {cell['identical']}/{len(days)}  failed cleanly "
@@ -174,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--vendors", nargs="+", default=list(VENDORS), choices=VENDORS)
     p.add_argument("--rates", nargs="+", type=float, default=list(RATES))
-    p.add_argument("--days", type=int, default=5)
+    p.add_argument("--days", type=int, default=10)  # 50 partitions at the top rate: one failure reads 98%
     p.add_argument("--start", type=date.fromisoformat, default=START)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--without", nargs="+", default=[], choices=KINDS, help="leave these kinds out of the mix")
