@@ -267,18 +267,22 @@ class VendorHTTP:
 
     def with_retries(self, attempt_once):
         """Call `attempt_once()` until it returns: retryable VendorErrors are retried with backoff
-        (Retry-After honoured), a schema break (MalformedPayloadError) until it repeats itself, all
+        (Retry-After honoured), a schema break (MalformedPayloadError) until two answers in a row break it
+        the same way, all
         within `max_attempts` and `budget_s`; other errors propagate at once."""
-        schema_breaks: set[str] = set()
+        last_break: list[str | None] = [None]
 
         def worth_retrying(e: BaseException) -> bool:
             if not isinstance(e, VendorError):
                 return False
             if e.retryable:
+                last_break[0] = None  # a fault in between: the next break is a first one again
                 return True
-            if isinstance(e, MalformedPayloadError):  # the same break twice is the vendor's real answer
-                repeated = e.detail in schema_breaks
-                schema_breaks.add(e.detail)
+            if isinstance(e, MalformedPayloadError):
+                # The same break in two answers in a row is the vendor's real answer; a break, a 5xx,
+                # then the same break is a faulty path twice, not a schema the vendor now sends.
+                repeated = e.detail == last_break[0]
+                last_break[0] = e.detail
                 return not repeated
             return False
 

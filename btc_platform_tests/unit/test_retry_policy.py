@@ -154,3 +154,22 @@ def test_every_fault_kind_ends_in_a_vendor_error(clean_sandbox):
             clean_sandbox.set_faults([FaultRule(kind, vendor="coinbase", delay_s=0.8)])
             with pytest.raises(VendorError):
                 get(http, parse=parse)
+
+
+def test_a_schema_break_is_final_only_when_two_answers_in_a_row_agree():
+    """break, 503, the same break, a good answer: the breaks were a faulty path twice, not the vendor's
+    schema, so the request goes on and returns the good answer."""
+    from btc_platform.vendors.errors import TransientError
+
+    answers = iter(["break", "503", "break", "ok"])
+
+    def attempt():
+        kind = next(answers)
+        if kind == "break":
+            raise MalformedPayloadError("rows must be lists", vendor="v", endpoint="/e")
+        if kind == "503":
+            raise TransientError("HTTP 503", vendor="v", endpoint="/e")
+        return kind
+
+    http = VendorHTTP(vendor="v", base_url="http://127.0.0.1:9", backoff_initial_s=0.001, backoff_max_s=0.001)
+    assert http.with_retries(attempt) == "ok"
