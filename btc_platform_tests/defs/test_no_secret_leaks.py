@@ -20,7 +20,9 @@ def test_keys_never_leak_through_successes_failures_or_retries(run, instance, cl
     clean_sandbox.vendors["alphavantage"].configure(per_minute=None, per_day=None)
     # Retries (429, 5xx) and a failing page on the way ...
     clean_sandbox.set_faults([FaultRule("429", count=2), FaultRule("503", count=2),
-                              FaultRule("truncated", vendor="fred", count=1)])
+                              FaultRule("truncated", vendor="fred", count=1),
+                              # the same schema break in two answers in a row: a failing partition
+                              FaultRule("wrong_shape", vendor="fred", count=2)])
     results = [run([asset], "2024-03-04", raise_on_error=False)
                for asset in ("cryptoquant_onchain_metrics", "fred_vintages", "alphavantage_daily")]
     results.append(run(["coinapi_perp_ohlcv_1h", "coinapi_funding_rates"], multi_key(date(2024, 3, 4), "BTC-USD"),
@@ -35,9 +37,11 @@ def test_keys_never_leak_through_successes_failures_or_retries(run, instance, cl
     lake_files = [p for p in Path(platform_env["BTC_PLATFORM_LAKE_URL"]).rglob("*") if p.is_file()]
     assert any(p.suffix == ".parquet" for p in lake_files) and any(p.suffix == ".json" for p in lake_files)
     lake_bytes = b"".join(p.read_bytes() for p in lake_files)
-    # The failures did happen: retries, a malformed page, the denied endpoint and the rejected key.
+    # The failures did happen: retries, a malformed page (retried), a schema break (final), the denied
+    # endpoint and the rejected key.
     assert any(e["fault"] == "429" for e in clean_sandbox.request_log)
-    assert "not valid JSON" in event_text
+    assert "not valid JSON" in caplog.text and "fred" in caplog.text
+    assert not results[1].success and "MalformedPayloadError" in event_text
     status = json.loads((Path(platform_env["BTC_PLATFORM_LAKE_URL"]) / "_status/vendors/fred/vintagedates.json").read_text())
     assert status["status"] == "no_access" and b'"no_access"' in lake_bytes
     for vendor, key in keys.items():
