@@ -175,8 +175,15 @@ def test_targets_from_the_next_bar_wait_one_more_day_and_shift_the_entry(run, la
 
     later = forward_targets_asset("forward_targets_next_bar_1h", SHORT_HORIZONS, label_horizon="24h",
                                   entry="close_t+1")
-    mapping = later.get_partition_mapping(dg.AssetKey("candles_1h"))
-    assert mapping.downstream_mappings_by_upstream_dimension["date"].partition_mapping.end_offset == 6  # D+5d+1h
+    from btc_platform.defs.automation import LookAhead
+
+    def nodes(condition):
+        yield condition
+        for child in condition.children:
+            yield from nodes(child)
+
+    # The look-ahead lives in the automation condition (not a partition mapping): D+5d+1h reaches D+6.
+    assert {c.days for c in nodes(later.automation_conditions_by_key[later.key]) if isinstance(c, LookAhead)} == {6}
     run([*INGEST, "candles_1h"], tags=range_tags(DAY, DAY + timedelta(days=6), "BTC-USD"))
     dg.materialize([later], partition_key=str(KEY), resources={"lake": LakeResource(url=lake.url)})
     targets = lake.read(processed_ref("forward_targets_next_bar", DAY, "BTC-USD"))
