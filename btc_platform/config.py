@@ -24,6 +24,13 @@ DEFAULT_BASE_URLS = {
 # e.g. COINAPI_BASE_URL: where the demo and the tests point a vendor at the sandbox.
 BASE_URL_ENV = {vendor: f"{vendor.upper()}_BASE_URL" for vendor in DEFAULT_BASE_URLS}
 
+# Which vendor source this process uses (`sandbox(seed=7)`, `replay:...`, `live`: btc_platform.sources),
+# and whether it may write into an instance or lake recorded for another (off unless asked).
+SOURCE_ENV = "BTC_PLATFORM_SOURCE"
+ALLOW_MIXED_SOURCES_ENV = "BTC_PLATFORM_ALLOW_MIXED_SOURCES"
+# `make ui LIVE=1`: live vendors get their own instance and lake by default, under this folder.
+LIVE_DATA_DIR = "data/live"
+
 # The vendors' credentials (names from the user's own deployment); unset means the vendor is skipped.
 KEY_ENV = {
     "coinapi": "COINAPI_KEY",

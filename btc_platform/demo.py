@@ -389,6 +389,22 @@ def print_summary(instance: dg.DagsterInstance, outcome: DemoResult, log=print) 
     log("Open the UI on the same instance with: make ui")
 
 
+def record_source(sandbox: SandboxServer, home: Path) -> None:
+    """The instance and the lake record this sandbox as their source (`make ui` starts the same one);
+    one that holds another source's data stops the demo, unless BTC_PLATFORM_ALLOW_MIXED_SOURCES=1."""
+    from btc_platform.config import SOURCE_ENV, Settings
+    from btc_platform.lake import Lake
+    from btc_platform.sources import SourceMismatch, claim_instance, claim_lake, mixing_allowed
+
+    source, mixed = os.environ[SOURCE_ENV], mixing_allowed()
+    settings = {"seed": sandbox.seed, "replay": {s: str(m.directory.resolve()) for s, m in sandbox.replay.items()}}
+    try:
+        claim_instance(home, source, mixed, settings=settings)
+        claim_lake(Lake(Settings.from_env().lake_url), source, mixed)
+    except SourceMismatch as error:
+        raise SystemExit(f"demo: {error}") from None
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--start", type=date.fromisoformat, default=date(2024, 1, 1))
@@ -413,6 +429,7 @@ def main(argv: list[str] | None = None) -> None:
         # Every vendor through the sandbox, with the keys it accepts. Its Alpha Vantage twin gets no
         # per-minute limit so the demo doesn't wait out the free plan's 5 calls a minute.
         os.environ.update(vendor_env(sandbox))
+        record_source(sandbox, Path(os.environ["DAGSTER_HOME"]))
         sandbox.vendors["alphavantage"].configure(per_minute=None)
         os.environ["ALPHAVANTAGE_REQUESTS_PER_MINUTE"] = "600"
         print(f"Vendor sandbox at {sandbox.url}; building {args.days} days from {args.start} for {args.symbols}")

@@ -181,3 +181,21 @@ def numbers_from_decision_time(table: pd.DataFrame, samples: pd.DataFrame,
         if len(match) != 1 or not same(row, match.iloc[0].to_dict()):
             mismatches.append(f"{row['symbol']} {row['decision_at']}")
     return {"passed": checked > 0 and not mismatches, "checked": checked, "mismatches": mismatches[:5]}
+
+
+def single_origin(sources: list[str], origins: dict[str, str], examples: int = 3) -> dict:
+    """One vendor source behind a dataset. `sources`: what the lake records (more than one once mixing
+    was allowed); `origins`: the origin recorded with each raw partition under the dataset's rows.
+    Fails when those partitions come from more than one source, naming each with example partitions."""
+    by_origin: dict[str, list[str]] = {}
+    for label, origin in sorted(origins.items()):
+        by_origin.setdefault(origin, []).append(label)
+    passed = len(by_origin) <= 1
+    out = {"passed": passed, "lake_sources": list(sources), "partitions_checked": len(origins),
+           "origins": {origin: len(labels) for origin, labels in by_origin.items()}}
+    if not passed:
+        out["examples"] = {origin: labels[:examples] for origin, labels in by_origin.items()}
+        out["message"] = ("partitions of mixed origin, refused: " + "; ".join(
+            f"{origin} ({len(labels)} partitions, e.g. {', '.join(labels[:examples])})"
+            for origin, labels in by_origin.items()))
+    return out

@@ -17,6 +17,7 @@ import pandas as pd
 
 from btc_platform.config import BASE_URL_ENV, DEFAULT_BASE_URLS, KEY_ENV, Settings, env_int
 from btc_platform.lake import Lake
+from btc_platform.sources import mixing_allowed, source_from_env
 from btc_platform.vendor_status import VendorStatusStore
 from btc_platform.vendors import alphavantage, coinapi, coinbase, cryptoquant, feargreed, fred
 from btc_platform.vendors.errors import NoCredentialsError
@@ -28,9 +29,11 @@ def env_or_default(name: str, default: str):
 
 
 class LakeResource(dg.ConfigurableResource):
-    """The data lake root: a local folder or gs://bucket/prefix."""
+    """The data lake root: a local folder or gs://bucket/prefix. It holds one vendor source's data
+    unless `allow_mixed_sources` (BTC_PLATFORM_ALLOW_MIXED_SOURCES=1) says otherwise (btc_platform.sources)."""
 
     url: str
+    allow_mixed_sources: bool = False
 
     def lake(self) -> Lake:
         return Lake(self.url)
@@ -39,10 +42,20 @@ class LakeResource(dg.ConfigurableResource):
         return VendorStatusStore(self.lake())
 
 
-class CoinbaseResource(dg.ConfigurableResource):
-    """Coinbase Exchange public market data (no key needed for candles)."""
+class VendorResource(dg.ConfigurableResource):
+    """A vendor's API at `base_url`; `source` says what answers there (`sandbox(seed=7)`, `replay:...`,
+    `live`), shown here, in run tags and in every ingest partition's metadata. None: from the
+    environment (BTC_PLATFORM_SOURCE, else derived from the base URLs)."""
 
     base_url: str
+    source: str | None = None
+
+    def origin(self) -> str:
+        return self.source or source_from_env()
+
+
+class CoinbaseResource(VendorResource):
+    """Coinbase Exchange public market data (no key needed for candles)."""
 
     @contextmanager
     def http(self):
@@ -50,10 +63,9 @@ class CoinbaseResource(dg.ConfigurableResource):
             yield http
 
 
-class KeyedVendorResource(dg.ConfigurableResource):
+class KeyedVendorResource(VendorResource):
     """A vendor that needs a key. Unset key: the vendor is skipped with status `no_credentials`."""
 
-    base_url: str
     api_key: str | None = None
 
     vendor: ClassVar[str]
@@ -94,10 +106,8 @@ class AlphaVantageResource(KeyedVendorResource):
         return {"rate_per_s": self.requests_per_minute / 60.0}
 
 
-class FearGreedResource(dg.ConfigurableResource):
+class FearGreedResource(VendorResource):
     """alternative.me's Crypto Fear & Greed index: free, no key."""
-
-    base_url: str
 
     @contextmanager
     def http(self):
@@ -237,21 +247,25 @@ def build_resources(settings: Settings | None = None) -> dict:
     from btc_platform.defs.training.launcher import training_launcher_resource
     from btc_platform.defs.warehouse.dbt import dbt_resource  # dbt needs its project prepared first
 
+    source = source_from_env()  # a plain value, not an EnvVar: the UI shows which source this is
     return {
-        "coinapi_api": CoinAPIResource(base_url=vendor_base_url("coinapi"), api_key=vendor_key("coinapi")),
+        "coinapi_api": CoinAPIResource(base_url=vendor_base_url("coinapi"), api_key=vendor_key("coinapi"),
+                                       source=source),
         "cryptoquant_api": CryptoQuantResource(
-            base_url=vendor_base_url("cryptoquant"), api_key=vendor_key("cryptoquant")
+            base_url=vendor_base_url("cryptoquant"), api_key=vendor_key("cryptoquant"), source=source
         ),
-        "fred_api": FredResource(base_url=vendor_base_url("fred"), api_key=vendor_key("fred")),
+        "fred_api": FredResource(base_url=vendor_base_url("fred"), api_key=vendor_key("fred"), source=source),
         "alphavantage_api": AlphaVantageResource(
             base_url=vendor_base_url("alphavantage"),
             api_key=vendor_key("alphavantage"),
             requests_per_day=env_int("ALPHAVANTAGE_REQUESTS_PER_DAY"),
             requests_per_minute=env_int("ALPHAVANTAGE_REQUESTS_PER_MINUTE"),
+            source=source,
         ),
-        "feargreed_api": FearGreedResource(base_url=vendor_base_url("feargreed")),
-        "lake": LakeResource(url=env_or_default("BTC_PLATFORM_LAKE_URL", settings.lake_url)),
-        "coinbase_api": CoinbaseResource(base_url=vendor_base_url("coinbase")),
+        "feargreed_api": FearGreedResource(base_url=vendor_base_url("feargreed"), source=source),
+        "lake": LakeResource(url=env_or_default("BTC_PLATFORM_LAKE_URL", settings.lake_url),
+                             allow_mixed_sources=mixing_allowed()),
+        "coinbase_api": CoinbaseResource(base_url=vendor_base_url("coinbase"), source=source),
         "warehouse": warehouse_resource(settings),
         "artifacts": ArtifactsResource(
             datasets_dir=env_or_default("BTC_PLATFORM_DATASETS_DIR", settings.datasets_dir),

@@ -35,9 +35,19 @@ def build_twins(market, replay, rate_limits: dict) -> list:
 
 
 def vendor_env(sandbox) -> dict[str, str]:
-    """Environment that points every vendor client at `sandbox`, with the keys it accepts."""
-    from btc_platform.config import BASE_URL_ENV, KEY_ENV
+    """Environment that points every vendor client at `sandbox`, with the keys it accepts and the
+    source label its data carries (`sandbox(seed=...)`, or `replay:...` for replayed products)."""
+    from btc_platform.sources import sandbox_source
 
-    env = {var: sandbox.vendor_url(vendor) for vendor, var in BASE_URL_ENV.items()}
+    replay = {symbol: market.directory for symbol, market in sandbox.replay.items()}
+    return sandbox_url_env(sandbox.url, sandbox_source(sandbox.seed, replay))
+
+
+def sandbox_url_env(url: str, source: str) -> dict[str, str]:
+    """The same for a sandbox serving at `url` in another process (`python -m btc_platform.sandbox`)."""
+    from btc_platform.config import BASE_URL_ENV, KEY_ENV, SOURCE_ENV
+
+    env = {var: f"{url}/{vendor}" for vendor, var in BASE_URL_ENV.items()}
     env.update({var: SANDBOX_KEYS[vendor] for vendor, var in KEY_ENV.items()})
+    env[SOURCE_ENV] = source
     return env

@@ -25,7 +25,7 @@ def built(run, platform_env):
 def test_every_dataset_is_published_with_passing_checks(built):
     store, events, checks = built
     assert all(checks.values()), {k: v for k, v in checks.items() if not v}
-    assert len(checks) == 7 + 5 + 5  # each with partial_bars
+    assert len(checks) == 8 + 6 + 6  # each with partial_bars and single_origin
     for asset, dataset in (("training_splits_1h", "training_splits_1h"),
                            ("llm_instructions_1h", "llm_instructions_1h/horizon=24h"),
                            ("llm_preferences_1h", "llm_preferences_1h")):

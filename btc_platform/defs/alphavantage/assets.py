@@ -28,8 +28,10 @@ from btc_platform.config import Settings
 from btc_platform.defs.metadata import frame_metadata
 from btc_platform.defs.partitions import BACKFILL_POLICY, build_each_partition, daily, day_bounds, run_window
 from btc_platform.defs.resources import AlphaVantageResource, LakeResource
+from btc_platform.defs.source import ingest_source
 from btc_platform.defs.tracking import record_skipped, skip_without_credentials, tracked
 from btc_platform.lake import Lake, PartitionRef
+from btc_platform.sources import with_origin
 from btc_platform.vendors import alphavantage
 from btc_platform.vendors.alphavantage import SERIES, RequestBudget
 from btc_platform.vendors.errors import (
@@ -182,6 +184,7 @@ def alphavantage_daily(context: dg.AssetExecutionContext, lake: LakeResource, al
     asset = context.asset_key.to_user_string()
     if skip_without_credentials(context, status, alphavantage_api, list(alphavantage.ENDPOINTS)):
         return
+    source = ingest_source(context, lake, alphavantage_api)
     start, end = run_window(context)
     loaded = store.get_document(LOADED_DOC) or {}
     frames, states = _kept(store, loaded)
@@ -236,6 +239,7 @@ def alphavantage_daily(context: dg.AssetExecutionContext, lake: LakeResource, al
         "served_from_kept_answers": dg.MetadataValue.json([n for n in SERIES if n not in stale]),
         "deferred_series": dg.MetadataValue.json(deferred),
         "skipped_series": dg.MetadataValue.json(skipped),
+        "source": source,
     }
     if not fresh:  # nothing new to write: leave the partitions as they are, recorded for a retry
         for key in context.partition_keys:
@@ -248,13 +252,13 @@ def alphavantage_daily(context: dg.AssetExecutionContext, lake: LakeResource, al
     def build(key, day, _symbol):
         parts = [on_day(frames[name], day) for name in SERIES if frames[name] is not None]
         part = pd.concat(parts, ignore_index=True)
-        written = store.write(alphavantage_ref(day), part)
+        written = store.write(alphavantage_ref(day), with_origin(part, source))
         if skipped:
             status.mark_degraded(asset, key, VENDOR, endpoint, "skipped", reason)
         else:
             status.clear_degraded(asset, key)
         counts = part["series"].value_counts()
-        return {**frame_metadata(part, written.path),
+        return {**frame_metadata(part, written.path), "source": source,
                 "rows_per_series": dg.MetadataValue.json({n: int(counts.get(n, 0)) for n in SERIES})}
 
     result = build_each_partition(context, build)

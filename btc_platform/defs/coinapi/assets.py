@@ -27,8 +27,10 @@ from btc_platform.defs.partitions import (
     run_window,
 )
 from btc_platform.defs.resources import CoinAPIResource, LakeResource
+from btc_platform.defs.source import ingest_source, with_source
 from btc_platform.defs.tracking import record_skipped, skip_without_credentials, tracked
 from btc_platform.lake import PartitionRef
+from btc_platform.sources import with_origin
 from btc_platform.vendors import coinapi
 from btc_platform.vendors.errors import NoAccessError, NoCredentialsError, NotEntitledError
 
@@ -65,7 +67,8 @@ def day_quality(part: pd.DataFrame, day, key: str, dataset: str, symbol_id: str,
     return summary
 
 
-def _write_days(context, store, dataset: str, frame: pd.DataFrame, extra=None, symbol_id=None) -> dg.MaterializeResult:
+def _write_days(context, store, dataset: str, frame: pd.DataFrame, extra=None, symbol_id=None,
+                source: str | None = None) -> dg.MaterializeResult:
     def build(key, day, symbol):
         part = _on_day(frame, day)
         ref = coinapi_ref(dataset, day, symbol)
@@ -75,15 +78,15 @@ def _write_days(context, store, dataset: str, frame: pd.DataFrame, extra=None, s
             if summary["blocking_failures"]:
                 raise dg.Failure(f"{dataset} {key} (vendor {VENDOR}): refused, nothing written: "
                                  + "; ".join(summary["blocking_failures"]))
-        written = store.write(ref, part)
-        meta = {**frame_metadata(part, written.path), **(extra or {})}
+        written = store.write(ref, with_origin(part, source))
+        meta = {**frame_metadata(part, written.path), **(extra or {}), "source": source}
         if summary is not None:
             store.write_json(ref, SUMMARY_FILE, summary)
             meta.update(coverage=float(summary["coverage"]), missing_bars=summary["missing_bars"],
                         ohlc_violations=summary["ohlc_violations"])
         return meta
 
-    return build_each_partition(context, build)
+    return with_source(build_each_partition(context, build), source)
 
 
 def _fetch(context, coinapi_api, store, endpoint: str, fetch):
@@ -108,6 +111,7 @@ def coinapi_spot_ohlcv_1h(context: dg.AssetExecutionContext, lake: LakeResource,
                           coinapi_api: CoinAPIResource) -> dg.MaterializeResult:
     store, status = lake.lake(), lake.vendor_status()
     asset = context.asset_key.to_user_string()
+    source = ingest_source(context, lake, coinapi_api)
     try:
         fetched = _fetch(context, coinapi_api, status, "ohlcv_history", lambda http, symbol, start, end, key:
                          coinapi.fetch_ohlcv(http, coinapi.SPOT_SYMBOLS[symbol], start, end, symbol=symbol,
@@ -126,15 +130,16 @@ def coinapi_spot_ohlcv_1h(context: dg.AssetExecutionContext, lake: LakeResource,
             if summary["blocking_failures"]:
                 raise dg.Failure(f"coinapi_spot_ohlcv {key} (fallback:coinbase): refused, nothing written: "
                                  + "; ".join(summary["blocking_failures"]))
-            written = store.write(coinapi_ref("coinapi_spot_ohlcv", day, symbol), part)
+            written = store.write(coinapi_ref("coinapi_spot_ohlcv", day, symbol), with_origin(part, source))
             status.mark_degraded(asset, key, VENDOR, "ohlcv_history", "fallback", reason)
-            return {**frame_metadata(part, written.path), "served_by": "fallback:coinbase", "fallback_reason": reason}
+            return {**frame_metadata(part, written.path), "served_by": "fallback:coinbase", "fallback_reason": reason,
+                    "source": source}
 
-        return build_each_partition(context, build)
+        return with_source(build_each_partition(context, build), source)
     for key, _, _ in partitions_in_run(context):
         status.clear_degraded(asset, key)
     return _write_days(context, store, "coinapi_spot_ohlcv", fetched.frame,
-                       {"served_by": "coinapi", "no_data": fetched.no_data}, coinapi.SPOT_SYMBOLS.get)
+                       {"served_by": "coinapi", "no_data": fetched.no_data}, coinapi.SPOT_SYMBOLS.get, source)
 
 
 def fallback_frame(candles: pd.DataFrame, symbol: str) -> pd.DataFrame:
@@ -153,6 +158,7 @@ def _skippable(context, lake, coinapi_api, endpoint, dataset, fetch, symbol_id=N
     status, asset = lake.vendor_status(), context.asset_key.to_user_string()
     if skip_without_credentials(context, status, coinapi_api, [endpoint]):
         return
+    source = ingest_source(context, lake, coinapi_api)
     try:
         fetched = _fetch(context, coinapi_api, status, endpoint, fetch)
     except (NoAccessError, NotEntitledError) as error:
@@ -160,7 +166,7 @@ def _skippable(context, lake, coinapi_api, endpoint, dataset, fetch, symbol_id=N
         return
     for key in context.partition_keys:
         status.clear_degraded(asset, key)
-    yield _write_days(context, lake.lake(), dataset, fetched.frame, {"no_data": fetched.no_data}, symbol_id)
+    yield _write_days(context, lake.lake(), dataset, fetched.frame, {"no_data": fetched.no_data}, symbol_id, source)
 
 
 @dg.asset(
@@ -195,9 +201,11 @@ def coinapi_funding_rates(context: dg.AssetExecutionContext, lake: LakeResource,
                               http, perp_symbol_id(symbol), start, end, symbol=symbol, partition=key))
 
 
-def probe(resource: CoinAPIResource, endpoint: str, lake: LakeResource | None = None) -> None:
+def probe(resource: CoinAPIResource, endpoint: str, lake: LakeResource | None = None,
+          symbol_id: str | None = None) -> None:
+    """`symbol_id`: the instrument that was refused (the restoration sensor passes it); else BTC's."""
     with resource.http() as http:
-        coinapi.probe(http, endpoint)
+        coinapi.probe(http, endpoint, symbol_id=symbol_id)
 
 
 # The restoration sensor re-runs these assets' degraded partitions when the endpoint answers again.

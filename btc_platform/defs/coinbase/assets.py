@@ -9,11 +9,15 @@ import pandas as pd
 from btc_platform.defs.metadata import frame_metadata
 from btc_platform.defs.partitions import BACKFILL_POLICY, build_each_partition, day_bounds, daily_by_symbol
 from btc_platform.defs.resources import CoinbaseResource, LakeResource
+from btc_platform.defs.source import ingest_source, with_source
+from btc_platform.defs.tracking import tracked
 from btc_platform.lake import PartitionRef
 from btc_platform.monitoring.quality import combine_profiles, liquidity_profile
 from btc_platform.vendors import coinbase
+from btc_platform.sources import with_origin
 
 ZONE, DATASET = "raw", "coinbase_candles"
+VENDOR, ENDPOINT = "coinbase", "candles"  # as the vendor status table names it
 PROFILE_DAYS = 7  # previous days whose candles make a product's liquidity profile
 # CoinAPI's hourly bars of the same venue (written by defs/coinapi as coinapi_ref; not imported from
 # there: defs.coinapi imports the features layer, which imports the quality asset that uses this).
@@ -39,7 +43,8 @@ def candles_ref(day, symbol) -> PartitionRef:
 def coinbase_candles_1m(
     context: dg.AssetExecutionContext, lake: LakeResource, coinbase_api: CoinbaseResource
 ) -> dg.MaterializeResult:
-    store = lake.lake()
+    store, status = lake.lake(), lake.vendor_status()
+    source = ingest_source(context, lake, coinbase_api)
     with coinbase_api.http() as http:
 
         def build(key, day, symbol):
@@ -47,8 +52,9 @@ def coinbase_candles_1m(
             retries_before = http.retries
             # Before a product's listing the vendor has nothing: ask anyway (one cheap request per
             # page) so the partition records an honest empty day rather than a guess.
-            fetched = coinbase.fetch_candles(http, symbol, start, end, partition=key)
-            written = store.write(candles_ref(day, symbol), fetched.frame)
+            with tracked(status, VENDOR, ENDPOINT):  # the status table and the restoration sensor see it
+                fetched = coinbase.fetch_candles(http, symbol, start, end, partition=key)
+            written = store.write(candles_ref(day, symbol), with_origin(fetched.frame, source))
             retries = http.retries - retries_before
             context.log.info(
                 f"{symbol} {day}: {fetched.pages} pages, {fetched.requests} requests "
@@ -61,9 +67,26 @@ def coinbase_candles_1m(
                 "retries": retries,
                 "bytes": written.bytes,
                 "listed": day >= coinbase.PRODUCT_START_DATES[symbol],
+                "source": source,
             }
 
-        return build_each_partition(context, build)
+        return with_source(build_each_partition(context, build), source)
+
+
+def probe(resource: CoinbaseResource, endpoint: str = ENDPOINT, lake: LakeResource | None = None,
+          product: str = "BTC-USD") -> None:
+    """One request for the last closed hour of `product`; raises its VendorError. Two attempts at most:
+    a sensor tick must not wait out a run's retry budget on a host that does not answer."""
+    end = pd.Timestamp.now(tz="UTC").floor("h").to_pydatetime()
+    start = end - timedelta(hours=1)
+    with coinbase.make_http(resource.base_url, max_attempts=2, budget_s=20.0) as http:
+        http.get_json(f"/products/{product}/candles",
+                      {"granularity": 60, "start": start.isoformat(), "end": end.isoformat()},
+                      endpoint=coinbase.ENDPOINT, partition=None)
+
+
+# The restoration sensor probes it while its status is not ok (connection failures included).
+RESTORABLE = {(VENDOR, ENDPOINT): probe}
 
 
 def quality_evidence(store, day, symbol) -> dict:

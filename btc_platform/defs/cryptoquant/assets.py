@@ -10,8 +10,10 @@ import dagster as dg
 from btc_platform.defs.metadata import frame_metadata
 from btc_platform.defs.partitions import BACKFILL_POLICY, build_each_partition, daily, day_bounds, run_window
 from btc_platform.defs.resources import CryptoQuantResource, LakeResource
+from btc_platform.defs.source import ingest_source, with_source
 from btc_platform.defs.tracking import record_skipped, skip_without_credentials, tracked
 from btc_platform.lake import PartitionRef
+from btc_platform.sources import with_origin
 from btc_platform.vendors import cryptoquant
 from btc_platform.vendors.errors import NoAccessError, NotEntitledError
 
@@ -40,6 +42,7 @@ def cryptoquant_onchain_metrics(context: dg.AssetExecutionContext, lake: LakeRes
     asset = context.asset_key.to_user_string()
     if skip_without_credentials(context, status, cryptoquant_api, [HOURLY, DAILY]):
         return
+    source = ingest_source(context, lake, cryptoquant_api)
     start, end = run_window(context)
     try:
         with tracked(status, VENDOR, DAILY), cryptoquant_api.http() as http:
@@ -57,16 +60,16 @@ def cryptoquant_onchain_metrics(context: dg.AssetExecutionContext, lake: LakeRes
     def build(key, day, _symbol):
         start_d, end_d = day_bounds(day)
         part = fetched.frame[(fetched.frame["ts"] >= start_d) & (fetched.frame["ts"] < end_d)].reset_index(drop=True)
-        written = store.write(onchain_ref(day), part)
+        written = store.write(onchain_ref(day), with_origin(part, source))
         if fetched.fallbacks:
             status.mark_degraded(asset, key, VENDOR, HOURLY, "fallback", f"daily series served: {reason}")
         else:
             status.clear_degraded(asset, key)
         return {**frame_metadata(part, written.path),
                 "served_windows": dg.MetadataValue.json(fetched.served),
-                "fallback": bool(fetched.fallbacks)}
+                "fallback": bool(fetched.fallbacks), "source": source}
 
-    yield build_each_partition(context, build)
+    yield with_source(build_each_partition(context, build), source)
 
 
 def probe(resource: CryptoQuantResource, endpoint: str, lake: LakeResource | None = None) -> None:

@@ -17,7 +17,7 @@ import dagster as dg
 import pandas as pd
 
 from btc_platform.datasets.build import Build, publish
-from btc_platform.datasets.checks import MAX_PARTIAL_BAR_SHARE
+from btc_platform.datasets.checks import MAX_PARTIAL_BAR_SHARE, single_origin
 from btc_platform.datasets.hashing import content_hash
 from btc_platform.datasets.instructions import InstructionSpec
 from btc_platform.datasets.llm_dataset import LLMSplitSpec, build_instruction_dataset, build_preference_dataset
@@ -25,11 +25,14 @@ from btc_platform.datasets.preferences import PreferenceSpec
 from btc_platform.datasets.split_dataset import SplitSpec, build_split_dataset
 from btc_platform.datasets.storage import DatasetStore
 from btc_platform.defs.automation import DATASET_AUTOMATION
-from btc_platform.defs.resources import ArtifactsResource, WarehouseResource
+from btc_platform.defs.resources import ArtifactsResource, LakeResource, WarehouseResource
+from btc_platform.sources import dataset_origins
 
 MIN_ROWS_PER_SPLIT = 24
 PARTIAL_BARS_CHECK = ("rows built on partial bars (under 90% of their minutes, volume features null) are at most "
                       "max_partial_bar_share of the rows (default 5%); the days holding them are listed")
+ORIGIN_CHECK = ("the raw partitions under the rows come from one vendor source (sandbox, replay or live), as "
+                "recorded with each partition; mixed origins are refused, named with example partitions")
 TIMEFRAMES = {"1h": "marts.training_table_1h", "1d": "marts.training_table_1d"}
 # The daily table predicts the next day by default; windows of 14 days for its sequences.
 SPLIT_DEFAULTS = {"1h": {}, "1d": {"target": "target_return_24h", "sequence_length": 14}}
@@ -40,6 +43,7 @@ SPLIT_CHECKS = {
     "splits_purged": "no training label window reaches into a validation/test window; embargo after each test window",
     "splits_large_enough": f"every split holds at least {MIN_ROWS_PER_SPLIT} rows",
     "partial_bars": PARTIAL_BARS_CHECK,
+    "single_origin": ORIGIN_CHECK,
 }
 LLM_CHECKS = {
     "numbers_from_decision_time": "samples rebuilt from the table cut off at their decision time come out identical",
@@ -47,6 +51,7 @@ LLM_CHECKS = {
     "trl_format": "rows match TRL's dataset formats (keys and types)",
     "splits_purged": "no training label window reaches into a validation/test window",
     "partial_bars": PARTIAL_BARS_CHECK,
+    "single_origin": ORIGIN_CHECK,
 }
 
 
@@ -96,6 +101,11 @@ def _read(warehouse: WarehouseResource, table: str) -> tuple[pd.DataFrame, str]:
     if frame.empty:
         raise dg.Failure(f"{table} is empty: build the warehouse marts first")
     return frame, content_hash(frame)
+
+
+def _check_origin(build: Build, lake: LakeResource, frame: pd.DataFrame) -> Build:
+    build.checks["single_origin"] = single_origin(*dataset_origins(lake.lake(), frame))
+    return build
 
 
 def _json(value) -> dg.MetadataValue:
@@ -149,7 +159,7 @@ def dataset_assets(timeframe: str, table: str) -> list[dg.AssetsDefinition]:
               check_specs=_specs(splits_name, SPLIT_CHECKS, label_balance=True),
               automation_condition=DATASET_AUTOMATION)
     def splits(context: dg.AssetExecutionContext, config: config_class, warehouse: WarehouseResource,
-               artifacts: ArtifactsResource) -> dg.MaterializeResult:
+               artifacts: ArtifactsResource, lake: LakeResource) -> dg.MaterializeResult:
         frame, source_hash = _read(warehouse, table)
         spec = SplitSpec(**config.model_dump())
         try:
@@ -157,7 +167,7 @@ def dataset_assets(timeframe: str, table: str) -> list[dg.AssetsDefinition]:
                                         source_hash=source_hash, min_rows_per_split=MIN_ROWS_PER_SPLIT)
         except ValueError as exc:  # too little history for the windows, a purge shorter than the horizon
             raise dg.Failure(f"{splits_name} from {table} ({len(frame)} rows): {exc}") from exc
-        return _result(context, splits_name, store(artifacts), build, SPLIT_CHECKS,
+        return _result(context, splits_name, store(artifacts), _check_origin(build, lake, frame), SPLIT_CHECKS,
                        {"features": len(build.extra["features"]), "target": spec.target})
 
     # A multi-asset that can skip: a horizon without rows yet materializes nothing (no empty version, no
@@ -169,7 +179,7 @@ def dataset_assets(timeframe: str, table: str) -> list[dg.AssetsDefinition]:
         "prompt/completion rows, split walk-forward with a purge of the horizon.",
         automation_condition=DATASET_AUTOMATION)], check_specs=_specs(instructions_name, LLM_CHECKS))
     def instructions(context: dg.AssetExecutionContext, config: InstructionsConfig, warehouse: WarehouseResource,
-                     artifacts: ArtifactsResource) -> Iterator[dg.MaterializeResult]:
+                     artifacts: ArtifactsResource, lake: LakeResource) -> Iterator[dg.MaterializeResult]:
         frame, source_hash = _read(warehouse, table)
         spec = InstructionSpec(config.horizon, config.context_length, pd.Timedelta(config.context_step))
         build = build_instruction_dataset(frame, spec, LLMSplitSpec(embargo=config.embargo,
@@ -182,7 +192,7 @@ def dataset_assets(timeframe: str, table: str) -> list[dg.AssetsDefinition]:
             context.log_event(dg.AssetObservation(instructions_name, metadata={
                 "skipped": reason, "horizon": config.horizon, "source_rows": len(frame)}))
             return
-        result = _result(context, instructions_name, store(artifacts), build, LLM_CHECKS,
+        result = _result(context, instructions_name, store(artifacts), _check_origin(build, lake, frame), LLM_CHECKS,
                        {"horizon": config.horizon, "rows": build.extra["rows"],
                         "example": _json(build.examples.get("alpaca", {}))})
         selected = {key.name for key in context.selected_asset_check_keys}
@@ -196,14 +206,14 @@ def dataset_assets(timeframe: str, table: str) -> list[dg.AssetsDefinition]:
               check_specs=_specs(preferences_name, LLM_CHECKS),
               automation_condition=DATASET_AUTOMATION)
     def preferences(context: dg.AssetExecutionContext, config: PreferencesConfig, warehouse: WarehouseResource,
-                    artifacts: ArtifactsResource) -> dg.MaterializeResult:
+                    artifacts: ArtifactsResource, lake: LakeResource) -> dg.MaterializeResult:
         frame, source_hash = _read(warehouse, table)
         spec = PreferenceSpec(config.taker_fee_bps, config.maker_fee_bps, tuple(config.limit_offsets_bps), config.pairing,
                               slippage_bps=config.slippage_bps)
         split = LLMSplitSpec(embargo=config.embargo, max_partial_bar_share=config.max_partial_bar_share)
         build = build_preference_dataset(frame, spec, split, config.purge,
                                          dataset=preferences_name, source_name=table, source_hash=source_hash)
-        return _result(context, preferences_name, store(artifacts), build, LLM_CHECKS,
+        return _result(context, preferences_name, store(artifacts), _check_origin(build, lake, frame), LLM_CHECKS,
                        {"ties_skipped": build.extra["ties_skipped"],
                         "example": _json(build.examples.get("dpo", {}))})
 

@@ -13,9 +13,11 @@ import pandas as pd
 from btc_platform.defs.metadata import frame_metadata
 from btc_platform.defs.partitions import BACKFILL_POLICY, build_each_partition, daily, partitions_in_run, run_window
 from btc_platform.defs.resources import FearGreedResource, LakeResource
+from btc_platform.defs.source import ingest_source, with_source
 from btc_platform.defs.tracking import record_skipped, tracked
 from btc_platform.lake import PartitionRef
 from btc_platform.vendors import feargreed
+from btc_platform.sources import with_origin
 from btc_platform.vendors.errors import NoAccessError, NotEntitledError
 
 VENDOR = "feargreed"
@@ -46,6 +48,7 @@ def value_on(frame: pd.DataFrame, day: date) -> pd.DataFrame:
 def fear_greed_index(context: dg.AssetExecutionContext, lake: LakeResource, feargreed_api: FearGreedResource):
     store, status = lake.lake(), lake.vendor_status()
     asset = context.asset_key.to_user_string()
+    source = ingest_source(context, lake, feargreed_api)
     start, end = run_window(context)
     try:
         with tracked(status, VENDOR, ENDPOINT), feargreed_api.http() as http:
@@ -56,9 +59,9 @@ def fear_greed_index(context: dg.AssetExecutionContext, lake: LakeResource, fear
 
     def build(key, day, _symbol):
         part = value_on(frame, day)
-        written = store.write(fear_greed_ref(day), part)
+        written = store.write(fear_greed_ref(day), with_origin(part, source))
         status.clear_degraded(asset, key)
-        meta = {**frame_metadata(part, written.path), "missing": part.empty}
+        meta = {**frame_metadata(part, written.path), "missing": part.empty, "source": source}
         if part.empty:
             meta["note"] = "alternative.me has no value for this day: empty partition, nothing filled in"
             context.log.warning(f"{asset} {key}: no value from the vendor (a gap in its history)")
@@ -70,7 +73,8 @@ def fear_greed_index(context: dg.AssetExecutionContext, lake: LakeResource, fear
     result = build_each_partition(context, build)
     days = [day for _, day, _ in partitions_in_run(context)]
     missing = [f"{day:%Y-%m-%d}" for day in days if value_on(frame, day).empty]
-    yield dg.MaterializeResult(metadata={**(result.metadata or {}), "missing_days": dg.MetadataValue.json(missing)})
+    yield dg.MaterializeResult(metadata={**(result.metadata or {}), "missing_days": dg.MetadataValue.json(missing),
+                                         "source": source})
 
 
 def probe(resource: FearGreedResource, endpoint: str, lake: LakeResource | None = None) -> None:

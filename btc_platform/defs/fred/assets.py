@@ -30,8 +30,10 @@ from btc_platform.defs.partitions import (
     partitions_in_run,
 )
 from btc_platform.defs.resources import FredResource, LakeResource
+from btc_platform.defs.source import ingest_source
 from btc_platform.defs.tracking import record_skipped, skip_without_credentials
 from btc_platform.lake import PartitionRef
+from btc_platform.sources import with_origin
 from btc_platform.vendor_status import VendorStatusStore
 from btc_platform.vendors import fred
 from btc_platform.vendors.errors import NoAccessError, NotEntitledError, VendorError
@@ -119,6 +121,7 @@ def fred_vintages(context: dg.AssetExecutionContext, lake: LakeResource, fred_ap
     asset = context.asset_key.to_user_string()
     if skip_without_credentials(context, status, fred_api, list(fred.ENDPOINTS)):
         return
+    source = ingest_source(context, lake, fred_api)
     days = [day for _, day, _ in partitions_in_run(context)]
     rt_start, rt_end = realtime_window(min(days), max(days))
     requests = 0
@@ -138,17 +141,17 @@ def fred_vintages(context: dg.AssetExecutionContext, lake: LakeResource, fred_ap
 
     def build(key, day, _symbol):
         part = published_on(frame, day)
-        written = store.write(fred_ref(day), part)
+        written = store.write(fred_ref(day), with_origin(part, source))
         status.clear_degraded(asset, key)
         counts = rows_per_series(part)
         return {**frame_metadata(part, written.path),
                 "series_count": sum(1 for n in counts.values() if n),
-                "rows_per_series": dg.MetadataValue.json(counts)}
+                "rows_per_series": dg.MetadataValue.json(counts), "source": source}
 
     result = build_each_partition(context, build)
     yield dg.MaterializeResult(metadata={**(result.metadata or {}),
                                          "realtime_window": f"{rt_start}..{rt_end}",
-                                         "requests": requests})
+                                         "requests": requests, "source": source})
 
 
 def probe(resource: FredResource, endpoint: str, lake: LakeResource | None = None) -> None:
