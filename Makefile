@@ -25,9 +25,12 @@ demo: setup
 test: setup
 	$(PY) -m pytest $(ARGS)
 
-## The Dagster UI (webserver + daemon) on the same defaults and instance as `make demo`.
+## The Dagster UI (webserver + daemon) on the same instance as `make demo`, with the vendor sandbox its
+## data came from started and stopped beside it. `make ui LIVE=1`: the vendors' real hosts, on an
+## instance and lake of their own under data/live.
+LIVE ?=
 ui: setup
-	$(PY) -m btc_platform.ui $(ARGS)
+	$(PY) -m btc_platform.ui $(if $(filter-out 0 no false,$(LIVE)),--live) $(ARGS)
 
 ## The champion's model server (FastAPI) on http://127.0.0.1:8000, on the same models and warehouse as the demo.
 serve: setup

@@ -1,6 +1,9 @@
 """Run the sandbox as a process: prints `SANDBOX_URL=...` once listening, serves until SIGTERM/SIGINT.
 
-python -m btc_platform.sandbox --host 127.0.0.1 --port 0 [--replay BTC-USD=DIR] [--faults faults.json]
+python -m btc_platform.sandbox --host 127.0.0.1 --port 0 [--seed 7] [--replay BTC-USD=DIR] [--faults faults.json]
+    [--alphavantage-unpaced]
+
+`make ui` starts it this way, with the seed and replay folders its instance's data was built from.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rate-limit-per-s", type=float, default=10.0)
     ap.add_argument("--rate-limit-burst", type=int, default=15)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--alphavantage-unpaced", action="store_true",
+                    help="no per-minute limit on the Alpha Vantage twin (as the demo runs it)")
     args = ap.parse_args(argv)
 
     replay = {}
@@ -36,6 +41,8 @@ def main(argv: list[str] | None = None) -> None:
     server = SandboxServer(args.host, args.port, replay=replay, seed=args.seed,
                            rate_limit_per_s=args.rate_limit_per_s,
                            rate_limit_burst=args.rate_limit_burst)
+    if args.alphavantage_unpaced:
+        server.vendors["alphavantage"].configure(per_minute=None)
     if args.faults:
         with open(args.faults) as f:
             server.set_faults([FaultRule.from_dict(r) for r in json.load(f)])
