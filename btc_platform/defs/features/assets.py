@@ -89,9 +89,10 @@ def candles_asset(timeframe: str) -> dg.AssetsDefinition:
 
         def build(key, day, symbol):
             start, end = day_bounds(day)
-            require_clean(store, candles_ref(day, symbol), key)
+            today = require_clean(store, candles_ref(day, symbol), key)  # the very rows the summary checked
             # The previous day's last minute only seeds the fill of an empty first bar.
-            minutes = store.read_many([candles_ref(day - timedelta(days=1), symbol), candles_ref(day, symbol)])
+            before = store.read(candles_ref(day - timedelta(days=1), symbol))
+            minutes = pd.concat([f for f in (before, today) if f is not None and len(f)] or [today], ignore_index=True)
             bars = resample_ohlcv(minutes, TIMEFRAME_SPECS[timeframe].rule, pd.Timestamp(start), pd.Timestamp(end),
                                   symbol=symbol)
             return _write(context, store, "candles", day, symbol, bars, timeframe)
