@@ -167,18 +167,19 @@ class ChampionWatcher:
         card = read_json(url, CARD)
         fs, root = open_url(url)
         if fs.isfile(posixpath.join(root, "adapter_config.json")):
-            return Champion(record, card, "llm", None, now, llm=load_llm(url, card, llm_device))
+            return Champion(record, card, "llm", None, now, llm=load_llm(url, llm_device))
         predictor = load_predictor(url)
         return Champion(record, predictor.card, predictor.kind, predictor, now)
 
 
-def load_llm(url: str, card: dict, device: str | None) -> tuple:
+def load_llm(url: str, device: str | None) -> tuple:
     """(model, tokenizer): the adapter on its base, in eval mode. A gs:// version is copied locally first."""
     from btc_platform.evaluation.llm_eval import _local_model_dir
     from btc_platform.training.llm_common import load_trained
 
     local = Path(tempfile.mkdtemp(prefix="serve-llm-"))
-    base = os.environ.get("BTC_PLATFORM_BASE_MODEL") or None
+    # The adapter names the base it was trained on; a serving image that keeps the base elsewhere says so.
+    base = os.environ.get("BTC_PLATFORM_SERVE_BASE_MODEL") or None
     return load_trained(_local_model_dir(url, local), base_model=base, device=device or "cpu")
 
 
