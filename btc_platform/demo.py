@@ -65,6 +65,7 @@ class DemoResult:
     # Days whose quality checks blocked them, by product, with the reasons; and what they stopped.
     blocked: dict[str, dict[date, list[str]]] = field(default_factory=dict)
     stopped: list[str] = field(default_factory=list)
+    progress: "Progress | None" = None  # prints a line per run when set
 
 
 def check_arguments(start: date, days: int, symbols: list[str], replay: list[str] = (),
@@ -146,17 +147,20 @@ def step_failures(result: dg.ExecuteInProcessResult) -> list[tuple[str, str, str
     return out
 
 
-# Runs log to the instance (and the UI); the terminal shows warnings and the demo's own summary.
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# Runs log to the instance (and the UI); the terminal shows the demo's progress lines (a failed step by
+# name and first line) and its summary, not Dagster's event lines and tracebacks.
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 def materialize_selection(defs, instance, resources, selection, partition_key=None, run_config=None,
-                          tags=None, raise_on_error=True) -> dg.ExecuteInProcessResult:
-    """One in-process run of `selection` out of the whole graph, recorded in `instance`."""
+                          tags=None, raise_on_error=True, progress=None) -> dg.ExecuteInProcessResult:
+    """One in-process run of `selection` out of the whole graph, recorded in `instance`; `progress`,
+    when given, hears of it (`Progress.run`)."""
     if isinstance(run_config, dg.RunConfig):
         # Its empty sections (e.g. `loggers: {}`) would override the quiet console below.
         run_config = {k: v for k, v in run_config.to_config_dict().items() if v}
-    return dg.materialize(
+    began = time.monotonic()
+    result = dg.materialize(
         assets=list(defs.assets),
         selection=selection,
         partition_key=partition_key,
@@ -166,6 +170,51 @@ def materialize_selection(defs, instance, resources, selection, partition_key=No
         tags=tags,
         raise_on_error=raise_on_error,
     )
+    if progress is not None:
+        progress.run(selection, partition_key, tags, result, time.monotonic() - began)
+    return result
+
+
+class Progress:
+    """One line per run, as the demo goes: its stage, the days it covered (and of how many the window
+    has), the rows it wrote, its time and the time so far; the runs' own Dagster logs stay in the
+    instance (the console logger is at WARNING)."""
+
+    def __init__(self, log=print, total_days: int | None = None):
+        self.log, self.total_days, self.began, self.runs, self.rows = log, total_days, time.monotonic(), 0, 0
+
+    def days(self, partition_key, tags) -> str:
+        tags = tags or {}
+        first, last = tags.get("dagster/asset_partition_range_start"), tags.get("dagster/asset_partition_range_end")
+        if not first:
+            return str(partition_key or "")
+        first, last = first.split("|")[0], last.split("|")[0]
+        span = (date.fromisoformat(last) - date.fromisoformat(first)).days + 1
+        symbol = tags["dagster/asset_partition_range_start"].partition("|")[2]
+        of = f"/{self.total_days}" if self.total_days and span <= self.total_days else ""
+        return f"{symbol + ' ' if symbol else ''}{first}..{last} ({span}{of} days)"
+
+    @staticmethod
+    def written_rows(result) -> int:
+        rows = 0
+        for event in result.get_asset_materialization_events():
+            md = event.materialization.metadata
+            value = md.get("dagster/row_count") or md.get("rows")
+            rows += int(value.value) if value is not None and isinstance(value.value, (int, float)) else 0
+        return rows
+
+    def run(self, selection, partition_key, tags, result, seconds: float) -> None:
+        self.runs += 1
+        rows = self.written_rows(result)
+        self.rows += rows
+        names = list(selection)
+        stage = names[0] if len(names) == 1 else f"{names[0]} +{len(names) - 1}"
+        failed = step_failures(result)
+        status = "ok" if result.success else f"FAILED (run {result.run_id[:8]} in the UI)"
+        self.log(f"  [{self.runs:>3}] {stage:<34} {self.days(partition_key, tags):<40} {rows:>10,} rows "
+                 f"{seconds:6.1f} s  {status}  (elapsed {time.monotonic() - self.began:,.0f} s)")
+        for step, cls, message in failed:
+            self.log(f"        {step}: {cls}: {message[:160]}")
 
 
 def dbt_model_keys(defs, model: str) -> list[str]:
@@ -183,26 +232,27 @@ def run_demo(start: date, days: int, symbols: list[str], instance: dg.DagsterIns
     from btc_platform.defs.training.sensors import train_on_new_dataset
 
     resources = build_resources()
-    outcome = DemoResult()
+    outcome = DemoResult(progress=Progress(log, days))
     began = time.monotonic()
     last_day = start + timedelta(days=days - 1)
 
     # Vendors without products first: the context features of each product read them.
-    materialize_selection(defs, instance, resources, ["fred_vintages"], HISTORY_START.isoformat())
-    materialize_selection(defs, instance, resources, ["fred_vintages"],
+    materialize_selection(defs, instance, resources, progress=outcome.progress, selection=["fred_vintages"],
+                          partition_key=HISTORY_START.isoformat())
+    materialize_selection(defs, instance, resources, progress=outcome.progress, selection=["fred_vintages"],
                           tags=range_tags(start - timedelta(days=VENDOR_LOOKBACK_DAYS["fred_vintages"]), last_day))
-    materialize_selection(defs, instance, resources, VENDOR_DAY_ASSETS,
+    materialize_selection(defs, instance, resources, progress=outcome.progress, selection=VENDOR_DAY_ASSETS,
                           tags=range_tags(start - timedelta(days=VENDOR_LOOKBACK_DAYS["others"]), last_day))
     outcome.runs += 3
     log(f"  FRED vintages (with their history), CryptoQuant, Alpha Vantage, Fear & Greed ingested to {last_day}")
     for symbol in symbols:
         build_product(defs, instance, resources, symbol, start, last_day, outcome, log)
-    materialize_selection(defs, instance, resources, ["vendor_status", "warehouse_vendor_status", "coverage_report"])
+    materialize_selection(defs, instance, resources, progress=outcome.progress, selection=["vendor_status", "warehouse_vendor_status", "coverage_report"])
     # The dbt models build the window's days in one run, as a backfill of the day partitions does.
-    materialize_selection(defs, instance, resources, dbt_model_keys(defs, "training_table_1h"),
+    materialize_selection(defs, instance, resources, progress=outcome.progress, selection=dbt_model_keys(defs, "training_table_1h"),
                           tags=range_tags(start, last_day))
-    materialize_selection(defs, instance, resources, dbt_model_keys(defs, "coverage_by_day"))
-    materialize_selection(defs, instance, resources, DATASET_ASSETS, run_config=DATASET_RUN_CONFIG)
+    materialize_selection(defs, instance, resources, progress=outcome.progress, selection=dbt_model_keys(defs, "coverage_by_day"))
+    materialize_selection(defs, instance, resources, progress=outcome.progress, selection=DATASET_ASSETS, run_config=DATASET_RUN_CONFIG)
     outcome.runs += 4
     log("  dbt models built, training splits and instruction data written")
 
@@ -216,18 +266,18 @@ def run_demo(start: date, days: int, symbols: list[str], instance: dg.DagsterIns
         log(f"  training sensor skipped: {result.skip_message}")
     for request in requests:
         began_model = time.monotonic()
-        trained = materialize_selection(defs, instance, resources, [request.tags["model"]],
+        trained = materialize_selection(defs, instance, resources, progress=outcome.progress, selection=[request.tags["model"]],
                                         run_config=request.run_config, tags=request.tags)
         outcome.training_runs[request.tags["model"]] = trained.run_id
         outcome.runs += 1
         log(f"  {request.tags['model']} trained in {time.monotonic() - began_model:.0f} s (sensor train_on_new_dataset, "
             f"dataset {request.tags['dataset_version']}{', base ' + base_model if 'lora' in request.tags['model'] or 'dapo' in request.tags['model'] else ''})")
     # Judge the numeric models out of sample, rank them with the baselines, promote on validation only.
-    materialize_selection(defs, instance, resources, [f"evaluation_{m}" for m in NUMERIC_MODELS])
-    materialize_selection(defs, instance, resources, [f"evaluation_{m}" for m in LLM_MODELS])
-    materialize_selection(defs, instance, resources, ["model_leaderboard_1h"])
+    materialize_selection(defs, instance, resources, progress=outcome.progress, selection=[f"evaluation_{m}" for m in NUMERIC_MODELS])
+    materialize_selection(defs, instance, resources, progress=outcome.progress, selection=[f"evaluation_{m}" for m in LLM_MODELS])
+    materialize_selection(defs, instance, resources, progress=outcome.progress, selection=["model_leaderboard_1h"])
     for champion in ("model_champion_1h", "model_champion_action_24h"):  # a failed blocking check fails its run
-        materialize_selection(defs, instance, resources, [champion], raise_on_error=False)
+        materialize_selection(defs, instance, resources, progress=outcome.progress, selection=[champion], raise_on_error=False)
     outcome.runs += 5
     log("  models evaluated on validation and test (LLM answers decoded into actions), leaderboard built, champion decided")
     outcome.seconds = time.monotonic() - began
@@ -246,7 +296,7 @@ def build_product(defs, instance, resources, symbol: str, start: date, last_day:
     from btc_platform.lake import Lake
 
     ingest_last = last_day + timedelta(days=LOOKAHEAD_DAYS)
-    ingest = materialize_selection(defs, instance, resources, INGEST_ASSETS,
+    ingest = materialize_selection(defs, instance, resources, progress=outcome.progress, selection=INGEST_ASSETS,
                                    tags=range_tags(start, ingest_last, symbol), raise_on_error=False)
     blocked = blocked_days(Lake(Settings.from_env().lake_url), symbol, start, ingest_last)
     explained = {("coinbase_candles_1m_quality", "DagsterAssetCheckFailedError")} if blocked else set()
@@ -271,7 +321,7 @@ def build_product(defs, instance, resources, symbol: str, start: date, last_day:
     outcome.runs += 1
     for selection, first, last, excluded in stages:
         for a, b in window_segments(first, last, excluded):
-            result = materialize_selection(defs, instance, resources, selection, tags=range_tags(a, b, symbol),
+            result = materialize_selection(defs, instance, resources, progress=outcome.progress, selection=selection, tags=range_tags(a, b, symbol),
                                            raise_on_error=not blocked)
             outcome.runs += 1
             outcome.stopped += [f"{symbol} {a}..{b} {step} (run {result.run_id[:8]}): {message}"
@@ -386,7 +436,8 @@ def print_summary(instance: dg.DagsterInstance, outcome: DemoResult, log=print) 
         log(f"  action_24h: {llm.get('champion', 'none')} ({llm.get('action')}: {llm.get('reason')})")
     for line in blocked_lines(outcome):
         log(line)
-    log("Open the UI on the same instance with: make ui")
+    log("Open the UI on the same instance (and the same vendor sandbox) with: make ui")
+    log("  then browse http://127.0.0.1:3000 (asset graph, runs, checks; materialize and backfill there)")
 
 
 def record_source(sandbox: SandboxServer, home: Path) -> None:

@@ -113,3 +113,21 @@ def test_a_refused_day_inside_a_range_leaves_the_other_days_built(tmp_path):
                                                                            "2024-01-05"}
         [failure] = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
         assert "2024-01-03: refused" in failure.step_failure_data.error.to_string()
+
+
+def test_the_demo_prints_one_progress_line_per_run_with_days_rows_and_time(run, instance):
+    """Progress hears of each run: its stage, the days it covered of the window, rows written, time,
+    and a failed step by name (the console logger stays quiet)."""
+    from btc_platform.defs.partitions import range_tags
+    from btc_platform.demo import Progress
+
+    lines: list[str] = []
+    progress = Progress(lines.append, total_days=2)
+    tags = range_tags(date(2024, 3, 4), date(2024, 3, 5), "BTC-USD")
+    run(["coinbase_candles_1m"], tags=tags, progress=progress)
+    run(["coinbase_candles_1m_quality"], "2024-03-09|BTC-USD", raise_on_error=False, progress=progress)  # never ingested
+    assert len(lines) >= 3 and progress.runs == 2
+    assert "coinbase_candles_1m " in lines[0] and "BTC-USD 2024-03-04..2024-03-05 (2/2 days)" in lines[0]
+    assert "2,880 rows" in lines[0] or progress.rows > 2000, lines[0]
+    assert lines[0].rstrip().endswith("s)") and " ok " in lines[0]
+    assert "FAILED (run" in lines[1] and "coinbase_candles_1m_quality:" in lines[2]
