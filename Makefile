@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup demo test ui serve validate bench bench-training bench-serving gpu-check clean
+.PHONY: setup demo test test-ui browser ui serve validate bench bench-training bench-serving gpu-check clean
 
 $(VENV)/.synced: pyproject.toml uv.lock
 	@command -v uv >/dev/null || python3 -m pip install --quiet uv
@@ -24,6 +24,21 @@ demo: setup
 ## The test suite (unit, asset, sensor, webserver and end-to-end tests).
 test: setup
 	$(PY) -m pytest $(ARGS)
+
+## The browser lane: the UI as `make ui` starts it (temporary instance, lake, ports), driven with clicks
+## in headless Chromium; screenshots and the UI's log under test-artifacts/ui/.
+test-ui: setup browser
+	$(PY) -m pytest -m ui btc_platform_tests/ui $(ARGS)
+
+## Debian's headless Chromium and a font for the browser test, when missing (Playwright drives
+## /usr/bin/chromium: no browser download). A no-op once both files are there.
+CHROMIUM := /usr/bin/chromium
+UI_FONT := /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser: $(CHROMIUM) $(UI_FONT)
+$(CHROMIUM) $(UI_FONT) &:
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium fonts-dejavu-core \
+	  || { $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium fonts-dejavu-core; }
 
 ## The Dagster UI (webserver + daemon) on the same instance as `make demo`, with the vendor sandbox its
 ## data came from started and stopped beside it. `make ui LIVE=1`: the vendors' real hosts, on an
