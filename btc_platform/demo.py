@@ -321,8 +321,10 @@ def build_product(defs, instance, resources, symbol: str, start: date, last_day:
     outcome.runs += 1
     for selection, first, last, excluded in stages:
         for a, b in window_segments(first, last, excluded):
-            result = materialize_selection(defs, instance, resources, progress=outcome.progress, selection=selection, tags=range_tags(a, b, symbol),
-                                           raise_on_error=not blocked)
+            # Days before the window are context only (e.g. a replay's data may start at the window):
+            # what fails there is listed, not fatal.
+            result = materialize_selection(defs, instance, resources, progress=outcome.progress, selection=selection,
+                                           tags=range_tags(a, b, symbol), raise_on_error=not blocked and a >= start)
             outcome.runs += 1
             outcome.stopped += [f"{symbol} {a}..{b} {step} (run {result.run_id[:8]}): {message}"
                                 for step, _, message in step_failures(result)]
