@@ -23,7 +23,7 @@ demo: setup
 
 ## The test suite (unit, asset, sensor, webserver and end-to-end tests).
 test: setup
-	$(PY) -m pytest $(ARGS)
+	$(PY) -m pytest -n 2 --dist loadfile $(ARGS)
 
 ## The browser lane: the UI as `make ui` starts it (temporary instance, lake, ports), driven with clicks
 ## in headless Chromium; screenshots and the UI's log under test-artifacts/ui/.

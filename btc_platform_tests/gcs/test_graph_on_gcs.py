@@ -29,7 +29,9 @@ def test_ingest_to_processed_features_lands_on_gcs_in_the_hive_layout(run, gcs_e
                  tags=range_tags(DAYS[0], DAYS[-1], "BTC-USD"))
     assert result.success
 
-    names = stored()
+    # Besides the partitions: the lake's recorded vendor source and Coinbase's status document.
+    names = [n for n in stored() if n not in ("_platform/source.json", "_status/vendors/coinbase/candles.json")]
+    assert {"_platform/source.json", "_status/vendors/coinbase/candles.json"} <= set(stored())
     expected = {f"{ref.relpath()}/{name}" for day in DAYS for ref, name in [
         (candles_ref(day, "BTC-USD"), "part-000.parquet"),
         (candles_ref(day, "BTC-USD"), "_quality.json"),
@@ -55,7 +57,8 @@ def test_a_rerun_replaces_the_partition_on_gcs_without_duplicates(run, gcs_lake,
     again = gcs_lake.read(candles_ref(DAY, "BTC-USD")).drop(columns=["ingested_at"])
     pd.testing.assert_frame_equal(again, first)
     assert not again.duplicated(["symbol", "ts"]).any() and len(again) > 1380
-    assert stored() == [f"{candles_ref(DAY, 'BTC-USD').relpath()}/{n}" for n in ("_quality.json", "part-000.parquet")]
+    partitions = [n for n in stored() if not n.startswith(("_platform/", "_status/"))]
+    assert partitions == [f"{candles_ref(DAY, 'BTC-USD').relpath()}/{n}" for n in ("_quality.json", "part-000.parquet")]
 
 
 def test_documents_reports_and_vendor_status_land_on_gcs(run, gcs_env, gcs_lake, stored):
