@@ -98,7 +98,8 @@ def test_failed_blocking_checks_keep_training_off(run, instance, platform_env, m
     result = run(["training_splits_1h"], raise_on_error=False)
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
     assert set(BLOCKING_CHECKS["training_splits_1h"]) == {"required_completeness", "targets_present", "no_long_gaps",
-                                                          "splits_purged", "splits_large_enough", "partial_bars"}
+                                                          "splits_purged", "splits_large_enough", "partial_bars",
+                                                          "single_origin"}
     assert checks["splits_large_enough"] is False
     assert all(checks[name] for name in BLOCKING_CHECKS["training_splits_1h"] if name != "splits_large_enough")
     skipped, _ = tick(instance)
