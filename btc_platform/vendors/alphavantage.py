@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from btc_platform.vendors.answers import union_answers
 from btc_platform.vendors.errors import (
     BadRequestError,
     MalformedPayloadError,
@@ -630,7 +631,8 @@ def fetch_series(
     if short(frame):
         shorts = 1
         for _ in range(SHORT_PAGE_ASKS - 1):
-            merged = _union(frame, ask(), spec.function, partition)
+            merged = union_answers(frame, ask(), what="rows", vendor=VENDOR, endpoint=spec.function,
+                                   partition=partition)
             frame, added = merged, added or len(merged) > len(frame)
             if not short(frame):
                 break  # whole
@@ -650,16 +652,6 @@ def fetch_series(
              f" (a short answer asked again: {'recovered rows' if added else 'kept as the series history'})"
              if shorts else "")
     return fetch
-
-
-def _union(a: pd.DataFrame, b: pd.DataFrame, function: str, partition: str | None) -> pd.DataFrame:
-    """Two answers' rows, oldest first; two different rows for one date fail."""
-    both = pd.concat([a, b], ignore_index=True).drop_duplicates(ignore_index=True)
-    if both["ts"].duplicated().any():
-        ts = both.loc[both["ts"].duplicated(), "ts"].iloc[0]
-        raise MalformedPayloadError(f"two different rows for {ts:%F} in two answers", vendor=VENDOR,
-                                    endpoint=function, partition=partition)
-    return both.sort_values("ts", kind="stable").reset_index(drop=True)
 
 
 @dataclass(frozen=True)

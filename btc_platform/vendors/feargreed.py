@@ -31,6 +31,7 @@ from typing import Any
 
 import pandas as pd
 
+from btc_platform.vendors.answers import union_answers
 from btc_platform.vendors.errors import (
     BadRequestError,
     MalformedPayloadError,
@@ -216,7 +217,8 @@ def fetch_history(
     if len(frame) < limit:
         short = True
         for _ in range(SHORT_PAGE_ASKS - 1):
-            merged = _union(frame, ask(), partition)
+            merged = union_answers(frame, ask(), what="index values", vendor=VENDOR, endpoint=ENDPOINT,
+                                   partition=partition)
             frame, added = merged, added or len(merged) > len(frame)
             if len(frame) >= limit:
                 break  # whole
@@ -225,16 +227,6 @@ def fetch_history(
              f" (a short answer asked again: {'recovered days' if added else 'kept as the whole history'})"
              if short else "")
     return frame
-
-
-def _union(a: pd.DataFrame, b: pd.DataFrame, partition: str | None) -> pd.DataFrame:
-    """Two answers' days, oldest first; two different values for one day fail."""
-    both = pd.concat([a, b], ignore_index=True).drop_duplicates(ignore_index=True)
-    if both["ts"].duplicated().any():
-        ts = both.loc[both["ts"].duplicated(), "ts"].iloc[0]
-        raise MalformedPayloadError(f"two different index values for {ts:%F} in two answers", vendor=VENDOR,
-                                    endpoint=ENDPOINT, partition=partition)
-    return both.sort_values("ts", kind="stable").reset_index(drop=True)
 
 
 def fetch_all(http: VendorHTTP, *, ingested_at: datetime | None = None) -> pd.DataFrame:
